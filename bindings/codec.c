@@ -1,0 +1,1241 @@
+/* codec.c: the value codec. Owns the wire format of messages between VMs and
+** the per-VM encoder state (scratch buffer, reference map, name and dump caches).
+**
+** Wire format. A message is its values one after the other, each a tag byte
+** then a payload. Numbers are host order: messages never leave the process.
+**   NIL FALSE TRUE     no payload
+**   INT                zigzag varint
+**   FLOAT              the 8 bytes of the lua_Number
+**   STR                varint length, the bytes
+**   TABLE              varint narr, u32 nhash, then t[1..narr] (NIL for a
+**                      hole), nhash key/value pairs, then the metatable if
+**                      the tag has TAG_META
+**   FUNC               varint length n, u32 FNV-1a of the dump, the n bytes
+**                      of lua_dump (with debug info), then one entry per
+**                      upvalue: a value, or UPJOIN
+**   UPJOIN             varint object, varint index: this upvalue is that
+**                      function's upvalue (lua_upvaluejoin); upvalues only
+**   REF                varint object: a table or function met before
+**   GLOBALS            the sender's global table: the receiver's env
+**   NAMED              varint length, module name, then varint 0, or field
+**                      length + 1 and the field: package.loaded[mod][field]
+**   OBJ                varint index into msg->objs, a byte of view flags
+** Tables and functions copied are numbered 1, 2... in the order their tags
+** appear. TAG_SHARED on such a tag says that a later REF or UPJOIN names it,
+** so the decoder keeps only those in its reference table. Both sides stop at
+** CODEC_MAXDEPTH nested tables and functions.
+*/
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "codec.h"
+#include "object.h"
+
+#define CODEC_MAXDEPTH 200
+
+enum {
+  TAG_NIL, TAG_FALSE, TAG_TRUE, TAG_INT, TAG_FLOAT, TAG_STR, TAG_TABLE,
+  TAG_FUNC, TAG_UPJOIN, TAG_REF, TAG_GLOBALS, TAG_NAMED, TAG_OBJ
+};
+
+#define TAG_MASK    0x3f
+#define TAG_META    0x40    /* TABLE: a metatable follows the entries */
+#define TAG_SHARED  0x80    /* TABLE, FUNC: named later by REF or UPJOIN */
+
+/* Registry keys (their addresses) of the per-VM state and caches. */
+static const char cstate_key = 0;
+static const char names_key = 0;
+static const char dumps_key = 0;
+
+#define CSTATE_MT "lugo.codec"
+
+
+/*
+** {======================================================
+** Per-VM encoder state
+** =======================================================
+*/
+
+/* One entry of the reference map: a table or function already encoded
+** (up == 0), or an upvalue already encoded as upvalue up of object ord. */
+typedef struct Slot {
+  const void *key;
+  unsigned gen;           /* live only when equal to CState.gen */
+  unsigned ord;           /* object number (for an upvalue: its owner's) */
+  unsigned up;
+  size_t pos;             /* offset of the object's (owner's) tag byte */
+} Slot;
+
+/* Kept in a userdata anchored in the registry, so that what an encode owns
+** when it raises is freed by the next encode or by __gc, never leaked. */
+typedef struct CState {
+  int busy;               /* an encode is using this state */
+  unsigned char *heap;    /* message being built, once past inline_buf */
+  lugo_obj **objs;        /* objects retained for the message being built */
+  unsigned nobjs, objcap;
+  Slot *slots;            /* open addressing; clearing bumps gen */
+  unsigned nslots, nused, gen;
+  const void *loaded;     /* the names map reflects this package.loaded */
+  lua_Integer nloaded;    /* ... when it had this many entries */
+} CState;
+
+static void cstate_drop(CState *cs) {
+  unsigned i;
+  free(cs->heap);
+  cs->heap = NULL;
+  for (i = 0; i < cs->nobjs; i++)
+    obj_release(cs->objs[i]);
+  free(cs->objs);
+  cs->objs = NULL;
+  cs->nobjs = cs->objcap = 0;
+}
+
+static int cstate_gc(lua_State *L) {
+  CState *cs = (CState *)lua_touserdata(L, 1);
+  cstate_drop(cs);
+  free(cs->slots);
+  cs->slots = NULL;
+  cs->nslots = 0;
+  return 0;
+}
+
+/* Pushes this VM's state and marks it busy. A busy one is in use by an
+** encode further down the C stack (a finalizer can send), or was left busy
+** by a memory error: either way a new one replaces it in the registry; the
+** old one stays anchored on its encode's stack. */
+static CState *cstate_open(lua_State *L) {
+  CState *cs = NULL;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cstate_key) == LUA_TUSERDATA)
+    cs = (CState *)lua_touserdata(L, -1);
+  if (cs == NULL || cs->busy) {
+    lua_pop(L, 1);
+    cs = (CState *)lua_newuserdatauv(L, sizeof(CState), 0);
+    memset(cs, 0, sizeof(CState));
+    if (luaL_newmetatable(L, CSTATE_MT)) {
+      lua_pushcfunction(L, cstate_gc);
+      lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &cstate_key);
+  }
+  cstate_drop(cs);  /* leftovers of an encode that raised */
+  cs->nused = 0;
+  if (++cs->gen == 0) {  /* wrapped: stale entries would look live */
+    if (cs->slots)
+      memset(cs->slots, 0, cs->nslots * sizeof(Slot));
+    cs->gen = 1;
+  }
+  cs->busy = 1;
+  return cs;
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Encoder
+** =======================================================
+*/
+
+/* Where a value sits, for error messages; one frame per step, on the C
+** stack, rendered only when an error is raised. */
+enum { P_ROOT, P_FIELD, P_INDEX, P_KEY, P_UPVAL, P_META };
+
+typedef struct Path {
+  const struct Path *up;
+  int kind;
+  int idx;                /* P_ROOT: position; P_FIELD: stack index of key */
+  lua_Integer n;          /* P_INDEX: the integer key */
+  const char *name;       /* P_UPVAL: the upvalue's name */
+} Path;
+
+typedef struct Enc {
+  lua_State *L;
+  CState *cs;
+  codec_msg *msg;
+  unsigned char *buf;     /* msg->inline_buf, then cs->heap */
+  size_t len, cap;
+  const char *what;
+  const void *env;        /* tables that travel as GLOBALS */
+  const void *globals;
+  unsigned nobj;          /* tables and functions numbered so far */
+  int depth;
+  int names_checked;
+} Enc;
+
+static void push_where(Enc *e, const Path *p);
+
+/* Every error of an encode goes through here: frees the state for the next
+** encode (what it owns stays in it until then) and raises. */
+static void enc_error(Enc *e, const char *tname, const char *why,
+                      const Path *p) {
+  lua_State *L = e->L;
+  e->cs->busy = 0;
+  if (p == NULL)
+    luaL_error(L, "lugo: %s", why);
+  push_where(e, p);
+  if (why)
+    luaL_error(L, "lugo: cannot transfer %s (%s %s)", tname, why,
+               lua_tostring(L, -1));
+  luaL_error(L, "lugo: cannot transfer %s (%s)", tname, lua_tostring(L, -1));
+}
+
+static void enc_nomem(Enc *e) {
+  enc_error(e, NULL, "not enough memory", NULL);
+}
+
+/* ---- where: "field 'a.b[3]' of upvalue 'cfg' of argument #1" ---- */
+
+static int is_name(const char *s, size_t n) {
+  size_t i;
+  if (n == 0 || (s[0] >= '0' && s[0] <= '9'))
+    return 0;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (!(c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9')))
+      return 0;
+  }
+  return 1;
+}
+
+static int is_field(const Path *p) {
+  return p != NULL && (p->kind == P_FIELD || p->kind == P_INDEX);
+}
+
+/* Pushes one step of a field chain, as Lua source would write it. */
+static void push_key(Enc *e, const Path *p, int first) {
+  lua_State *L = e->L;
+  size_t n;
+  const char *s;
+  if (p->kind == P_INDEX) {
+    lua_pushfstring(L, "[%I]", (LUAI_UACINT)p->n);
+    return;
+  }
+  switch (lua_type(L, p->idx)) {
+    case LUA_TSTRING:
+      s = lua_tolstring(L, p->idx, &n);
+      if (is_name(s, n))
+        lua_pushfstring(L, first ? "%s" : ".%s", s);
+      else
+        lua_pushfstring(L, "[\"%s\"]", s);
+      break;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, p->idx))
+        lua_pushfstring(L, "[%I]", (LUAI_UACINT)lua_tointeger(L, p->idx));
+      else
+        lua_pushfstring(L, "[%f]", (LUAI_UACNUMBER)lua_tonumber(L, p->idx));
+      break;
+    case LUA_TBOOLEAN:
+      lua_pushstring(L, lua_toboolean(L, p->idx) ? "[true]" : "[false]");
+      break;
+    default:
+      lua_pushfstring(L, "[%s]", luaL_typename(L, p->idx));
+      break;
+  }
+}
+
+/* Pushes the chain of field steps ending at p, outermost first. */
+static void push_fields(Enc *e, const Path *p) {
+  luaL_checkstack(e->L, 3, NULL);
+  if (is_field(p->up)) {
+    push_fields(e, p->up);
+    push_key(e, p, 0);
+    lua_concat(e->L, 2);
+  }
+  else
+    push_key(e, p, 1);
+}
+
+static void push_where(Enc *e, const Path *p) {
+  lua_State *L = e->L;
+  const Path *q;
+  luaL_checkstack(L, 3, NULL);
+  switch (p->kind) {
+    case P_ROOT:
+      lua_pushfstring(L, e->what, p->idx);
+      return;
+    case P_KEY:
+      lua_pushstring(L, "key in ");
+      break;
+    case P_UPVAL:
+      lua_pushfstring(L, "upvalue '%s' of ", p->name);
+      break;
+    case P_META:
+      lua_pushstring(L, "metatable of ");
+      break;
+    default:  /* a chain of fields, shown as one expression */
+      lua_pushstring(L, "field '");
+      push_fields(e, p);
+      lua_pushstring(L, "' of ");
+      lua_concat(L, 3);
+      for (q = p; is_field(q->up); q = q->up) {}
+      push_where(e, q->up);
+      lua_concat(L, 2);
+      return;
+  }
+  push_where(e, p->up);
+  lua_concat(L, 2);
+}
+
+static const Path *path_root(const Path *p) {
+  while (p->up)
+    p = p->up;
+  return p;
+}
+
+/* ---- output buffer ---- */
+
+/* Moves the message to the heap (first time) or enlarges it. The heap block
+** is always in cs->heap, so an error frees it. */
+static void grow(Enc *e, size_t n) {
+  size_t cap = e->cap < 64 ? 64 : e->cap;
+  unsigned char *p;
+  if (n > SIZE_MAX / 2 - e->len)
+    enc_nomem(e);
+  while (cap < e->len + n)
+    cap *= 2;
+  if (e->buf == e->msg->inline_buf) {
+    p = (unsigned char *)malloc(cap);
+    if (p != NULL)
+      memcpy(p, e->buf, e->len);
+  }
+  else
+    p = (unsigned char *)realloc(e->buf, cap);
+  if (p == NULL)
+    enc_nomem(e);
+  e->buf = e->cs->heap = p;
+  e->cap = cap;
+}
+
+/* Reserves exactly what is written, so that the message leaves inline_buf
+** only when its final length exceeds CODEC_INLINE. */
+static void put(Enc *e, const void *p, size_t n) {
+  if (n > e->cap - e->len)
+    grow(e, n);
+  memcpy(e->buf + e->len, p, n);
+  e->len += n;
+}
+
+static void put_byte(Enc *e, int b) {
+  unsigned char c = (unsigned char)b;
+  put(e, &c, 1);
+}
+
+static void put_varint(Enc *e, lua_Unsigned v) {
+  unsigned char b[10];
+  int n = 0;
+  while (v >= 0x80) {
+    b[n++] = (unsigned char)(v | 0x80);
+    v >>= 7;
+  }
+  b[n++] = (unsigned char)v;
+  put(e, b, (size_t)n);
+}
+
+static void put_u32(Enc *e, uint32_t v) {
+  unsigned char b[4];
+  b[0] = (unsigned char)v;
+  b[1] = (unsigned char)(v >> 8);
+  b[2] = (unsigned char)(v >> 16);
+  b[3] = (unsigned char)(v >> 24);
+  put(e, b, 4);
+}
+
+/* ---- reference map ---- */
+
+static unsigned slot_hash(const void *key, unsigned nslots) {
+  uint64_t h = (uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ull;
+  return (unsigned)(h ^ (h >> 32)) & (nslots - 1);
+}
+
+static Slot *map_find(Enc *e, const void *key) {
+  CState *cs = e->cs;
+  unsigned i;
+  if (cs->nused == 0)
+    return NULL;
+  for (i = slot_hash(key, cs->nslots); cs->slots[i].gen == cs->gen;
+       i = (i + 1) & (cs->nslots - 1)) {
+    if (cs->slots[i].key == key)
+      return &cs->slots[i];
+  }
+  return NULL;
+}
+
+static void map_grow(Enc *e) {
+  CState *cs = e->cs;
+  unsigned n = cs->nslots ? cs->nslots * 2 : 64;
+  unsigned i, j;
+  Slot *ns = (Slot *)calloc(n, sizeof(Slot));
+  if (ns == NULL)
+    enc_nomem(e);
+  for (i = 0; i < cs->nslots; i++) {
+    if (cs->slots[i].gen == cs->gen) {
+      for (j = slot_hash(cs->slots[i].key, n); ns[j].gen == cs->gen;
+           j = (j + 1) & (n - 1)) {}
+      ns[j] = cs->slots[i];
+    }
+  }
+  free(cs->slots);
+  cs->slots = ns;
+  cs->nslots = n;
+}
+
+/* Adds key (absent) and returns its slot, valid until the next map_add. */
+static Slot *map_add(Enc *e, const void *key, unsigned ord, unsigned up,
+                     size_t pos) {
+  CState *cs = e->cs;
+  Slot *s;
+  unsigned i;
+  if ((cs->nused + 1) * 2 > cs->nslots)
+    map_grow(e);
+  for (i = slot_hash(key, cs->nslots); cs->slots[i].gen == cs->gen;
+       i = (i + 1) & (cs->nslots - 1)) {}
+  s = &cs->slots[i];
+  s->key = key;
+  s->gen = cs->gen;
+  s->ord = ord;
+  s->up = up;
+  s->pos = pos;
+  cs->nused++;
+  return s;
+}
+
+/* ---- names of C functions and module tables ---- */
+
+static void push_name_record(lua_State *L, int mod, int field) {
+  luaL_Buffer b;
+  unsigned char v[10];
+  size_t n, k;
+  const char *s;
+  int i;
+  luaL_buffinit(L, &b);
+  luaL_addchar(&b, (char)TAG_NAMED);
+  for (i = 0; i < 2; i++) {
+    int idx = (i == 0) ? mod : field;
+    lua_Unsigned len;
+    if (idx == 0) {
+      luaL_addchar(&b, 0);
+      break;
+    }
+    s = lua_tolstring(L, idx, &n);
+    len = (lua_Unsigned)n + (lua_Unsigned)i;   /* field: length + 1 */
+    for (k = 0; len >= 0x80; len >>= 7)
+      v[k++] = (unsigned char)(len | 0x80);
+    v[k++] = (unsigned char)len;
+    luaL_addlstring(&b, (const char *)v, k);
+    luaL_addlstring(&b, s, n);
+  }
+  luaL_pushresult(&b);
+}
+
+/* map[value] = its NAMED record, unless value has a name already. */
+static void names_add(lua_State *L, int map, int value, int mod, int field) {
+  lua_pushvalue(L, value);
+  if (lua_rawget(L, map) == LUA_TNIL) {
+    lua_pushvalue(L, value);
+    push_name_record(L, mod, field);
+    lua_rawset(L, map);
+  }
+  lua_pop(L, 1);
+}
+
+/* Names the fields of module table mod (its key at modkey). The fields of
+** _G that are tables are user globals, copied rather than named. */
+static void names_add_fields(lua_State *L, int map, int modkey, int mod,
+                             int globals) {
+  int isglobals = lua_rawequal(L, mod, globals);
+  lua_pushnil(L);
+  while (lua_next(L, mod)) {
+    int t = lua_type(L, -1);
+    int top = lua_gettop(L);
+    if (lua_type(L, -2) == LUA_TSTRING &&
+        (lua_iscfunction(L, -1) ||
+         (t == LUA_TTABLE && !isglobals && !lua_rawequal(L, -1, globals))))
+      names_add(L, map, top, modkey, top - 1);
+    lua_pop(L, 1);
+  }
+}
+
+/* Builds the names map (weak keys) from package.loaded at index loaded:
+** modules first, so "string" names the string table rather than _G.string
+** would; then one level of fields. The global table is never named: it
+** travels as GLOBALS. */
+static void names_build(lua_State *L, int loaded) {
+  int map, globals;
+  lua_newtable(L);
+  map = lua_gettop(L);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, map);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+  globals = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, loaded)) {
+    if (lua_type(L, -2) == LUA_TSTRING &&
+        (lua_iscfunction(L, -1) ||
+         (lua_istable(L, -1) && !lua_rawequal(L, -1, globals))))
+      names_add(L, map, lua_gettop(L), lua_gettop(L) - 1, 0);
+    lua_pop(L, 1);
+  }
+  lua_pushnil(L);
+  while (lua_next(L, loaded)) {
+    if (lua_type(L, -2) == LUA_TSTRING && lua_istable(L, -1))
+      names_add_fields(L, map, lua_gettop(L) - 1, lua_gettop(L), globals);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &names_key);
+}
+
+/* Once per encode that meets a table or C function: rebuilds the names map
+** if package.loaded changed since (a new require). Counting its entries is
+** cheap next to copying a table, and catches modules loaded later. */
+static void names_check(Enc *e) {
+  lua_State *L = e->L;
+  CState *cs = e->cs;
+  lua_Integer n = 0;
+  int loaded;
+  e->names_checked = 1;
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  loaded = lua_gettop(L);
+  if (!lua_istable(L, loaded)) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushnil(L);
+  while (lua_next(L, loaded)) {
+    n++;
+    lua_pop(L, 1);
+  }
+  if (cs->loaded != lua_topointer(L, loaded) || cs->nloaded != n ||
+      lua_rawgetp(L, LUA_REGISTRYINDEX, &names_key) != LUA_TTABLE) {
+    lua_settop(L, loaded);
+    names_build(L, loaded);
+    cs->loaded = lua_topointer(L, loaded);
+    cs->nloaded = n;
+  }
+  lua_settop(L, loaded - 1);
+}
+
+/* Writes the NAMED record of the value at idx and returns 1, or returns 0
+** if it has no name. */
+static int encode_named(Enc *e, int idx) {
+  lua_State *L = e->L;
+  const char *s;
+  size_t n;
+  if (!e->names_checked)
+    names_check(e);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &names_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, -2) != LUA_TSTRING) {
+    lua_pop(L, 2);
+    return 0;
+  }
+  s = lua_tolstring(L, -1, &n);
+  put(e, s, n);
+  lua_pop(L, 2);
+  return 1;
+}
+
+/* ---- function dumps ---- */
+
+static uint32_t fnv1a(const unsigned char *p, size_t n) {
+  uint32_t h = 2166136261u;
+  size_t i;
+  for (i = 0; i < n; i++) {
+    h ^= p[i];
+    h *= 16777619u;
+  }
+  return h;
+}
+
+typedef struct DumpState {
+  int init;
+  luaL_Buffer b;
+} DumpState;
+
+/* The buffer starts inside the first call, as in string.dump: lua_dump
+** wants the function on top when it starts. */
+static int dump_writer(lua_State *L, const void *p, size_t n, void *ud) {
+  DumpState *ds = (DumpState *)ud;
+  if (!ds->init) {
+    ds->init = 1;
+    luaL_buffinit(L, &ds->b);
+    luaL_addlstring(&ds->b, "\0\0\0\0", 4);   /* room for the hash */
+  }
+  luaL_addlstring(&ds->b, (const char *)p, n);
+  return 0;
+}
+
+/* Pushes the u32 hash (4 bytes, little endian) followed by the dump of the
+** Lua function at idx. */
+static void push_dump(lua_State *L, int idx) {
+  DumpState ds;
+  unsigned char *p;
+  uint32_t h;
+  ds.init = 0;
+  lua_pushvalue(L, idx);
+  lua_dump(L, dump_writer, &ds, 0);
+  if (!ds.init)   /* cannot happen: a dump has a header */
+    dump_writer(L, "", 0, &ds);
+  p = (unsigned char *)luaL_buffaddr(&ds.b);
+  h = fnv1a(p + 4, luaL_bufflen(&ds.b) - 4);
+  p[0] = (unsigned char)h;
+  p[1] = (unsigned char)(h >> 8);
+  p[2] = (unsigned char)(h >> 16);
+  p[3] = (unsigned char)(h >> 24);
+  luaL_pushresult(&ds.b);
+  lua_remove(L, -2);
+}
+
+/* Writes length, hash and dump of the function at idx. lua_dump is costly,
+** so dumps are cached per function (weak keys) in the registry. */
+static void put_dump(Enc *e, int idx) {
+  lua_State *L = e->L;
+  const char *s;
+  size_t n;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &dumps_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &dumps_key);
+  }
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, -2) != LUA_TSTRING) {
+    lua_pop(L, 1);
+    push_dump(L, idx);
+    lua_pushvalue(L, idx);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, -4);
+  }
+  s = lua_tolstring(L, -1, &n);
+  put_varint(e, (lua_Unsigned)(n - 4));
+  put(e, s, n);
+  lua_pop(L, 2);
+}
+
+/* ---- values ---- */
+
+static void encode_value(Enc *e, int idx, const Path *p);
+
+/* Entering a table or function: bounds the recursion (and the decoder's). */
+static void enter(Enc *e, const char *tname, const Path *p) {
+  if (e->depth >= CODEC_MAXDEPTH || !lua_checkstack(e->L, 8))
+    enc_error(e, tname, "nested too deeply in", path_root(p));
+  e->depth++;
+}
+
+/* A table or function met before: REF to it, and flag its tag so the
+** decoder keeps it. */
+static void put_ref(Enc *e, const Slot *s) {
+  e->buf[s->pos] |= TAG_SHARED;
+  put_byte(e, TAG_REF);
+  put_varint(e, s->ord);
+}
+
+static void encode_number(Enc *e, int idx) {
+  lua_State *L = e->L;
+  if (lua_isinteger(L, idx)) {
+    lua_Unsigned u = (lua_Unsigned)lua_tointeger(L, idx);
+    put_byte(e, TAG_INT);
+    put_varint(e, (u << 1) ^ (0 - (u >> 63)));  /* zigzag: small stays small */
+  }
+  else {
+    lua_Number x = lua_tonumber(L, idx);
+    put_byte(e, TAG_FLOAT);
+    put(e, &x, sizeof(x));
+  }
+}
+
+static void encode_string(Enc *e, int idx) {
+  size_t n;
+  const char *s = lua_tolstring(e->L, idx, &n);
+  put_byte(e, TAG_STR);
+  put_varint(e, (lua_Unsigned)n);
+  put(e, s, n);
+}
+
+static void encode_table(Enc *e, int idx, const Path *p) {
+  lua_State *L = e->L;
+  const void *ptr = lua_topointer(L, idx);
+  const Slot *s;
+  lua_Integer narr, i;
+  lua_Unsigned nhash = 0;
+  size_t pos, hpos;
+  int mt;
+  if (ptr == e->env || ptr == e->globals) {
+    put_byte(e, TAG_GLOBALS);
+    return;
+  }
+  if ((s = map_find(e, ptr)) != NULL) {
+    put_ref(e, s);
+    return;
+  }
+  if (encode_named(e, idx))
+    return;
+  enter(e, "table", p);
+  pos = e->len;
+  map_add(e, ptr, ++e->nobj, 0, pos);
+  mt = lua_getmetatable(L, idx) ? lua_gettop(L) : 0;
+  put_byte(e, TAG_TABLE | (mt ? TAG_META : 0));
+  narr = (lua_Integer)lua_rawlen(L, idx);
+  put_varint(e, (lua_Unsigned)narr);
+  hpos = e->len;
+  put_u32(e, 0);
+  for (i = 1; i <= narr; i++) {
+    Path f = {p, P_INDEX, 0, i, NULL};
+    lua_rawgeti(L, idx, i);
+    encode_value(e, lua_gettop(L), &f);
+    lua_pop(L, 1);
+  }
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int top = lua_gettop(L);
+    Path k = {p, P_KEY, 0, 0, NULL};
+    Path f = {p, P_FIELD, top - 1, 0, NULL};
+    if (lua_isinteger(L, top - 1)) {   /* already sent in the array part? */
+      lua_Integer key = lua_tointeger(L, top - 1);
+      if (key >= 1 && key <= narr) {
+        lua_pop(L, 1);
+        continue;
+      }
+    }
+    encode_value(e, top - 1, &k);
+    encode_value(e, top, &f);
+    lua_pop(L, 1);
+    nhash++;
+  }
+  if (nhash > UINT32_MAX)
+    enc_error(e, "table", "too many entries in", path_root(p));
+  e->buf[hpos] = (unsigned char)nhash;
+  e->buf[hpos + 1] = (unsigned char)(nhash >> 8);
+  e->buf[hpos + 2] = (unsigned char)(nhash >> 16);
+  e->buf[hpos + 3] = (unsigned char)(nhash >> 24);
+  if (mt) {
+    Path m = {p, P_META, 0, 0, NULL};
+    encode_value(e, mt, &m);
+    lua_pop(L, 1);
+  }
+  e->depth--;
+}
+
+/* Upvalue i of function f (object ord, tag at pos), its value on top. An
+** upvalue met before in this message is joined to, not copied. */
+static void encode_upvalue(Enc *e, int f, int i, unsigned ord, size_t pos,
+                           const Path *p) {
+  lua_State *L = e->L;
+  const void *id = lua_upvalueid(L, f, i);
+  const Slot *s = map_find(e, id);
+  if (s != NULL) {
+    e->buf[s->pos] |= TAG_SHARED;
+    put_byte(e, TAG_UPJOIN);
+    put_varint(e, s->ord);
+    put_varint(e, s->up);
+    return;
+  }
+  map_add(e, id, ord, (unsigned)i, pos);
+  encode_value(e, lua_gettop(L), p);
+}
+
+static void encode_function(Enc *e, int idx, const Path *p) {
+  lua_State *L = e->L;
+  const void *ptr = lua_topointer(L, idx);
+  const Slot *s;
+  const char *name;
+  unsigned ord;
+  size_t pos;
+  int i;
+  if ((s = map_find(e, ptr)) != NULL) {
+    put_ref(e, s);
+    return;
+  }
+  enter(e, "function", p);
+  pos = e->len;
+  ord = ++e->nobj;
+  map_add(e, ptr, ord, 0, pos);
+  put_byte(e, TAG_FUNC);
+  put_dump(e, idx);
+  for (i = 1; (name = lua_getupvalue(L, idx, i)) != NULL; i++) {
+    Path u = {p, P_UPVAL, 0, 0, name};
+    encode_upvalue(e, idx, i, ord, pos, &u);
+    lua_pop(L, 1);
+  }
+  e->depth--;
+}
+
+static void encode_object(Enc *e, int idx, const Path *p) {
+  CState *cs = e->cs;
+  lugo_obj *o;
+  int flags;
+  if (!lobj_test(e->L, idx, &o, &flags))
+    enc_error(e, "userdata", NULL, p);
+  if (cs->nobjs == cs->objcap) {
+    unsigned n = cs->objcap ? cs->objcap * 2 : 4;
+    lugo_obj **a = (lugo_obj **)realloc(cs->objs, n * sizeof(lugo_obj *));
+    if (a == NULL)
+      enc_nomem(e);
+    cs->objs = a;
+    cs->objcap = n;
+  }
+  obj_retain(o);
+  cs->objs[cs->nobjs] = o;
+  put_byte(e, TAG_OBJ);
+  put_varint(e, cs->nobjs++);
+  put_byte(e, flags);
+}
+
+static void encode_value(Enc *e, int idx, const Path *p) {
+  lua_State *L = e->L;
+  switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+      put_byte(e, TAG_NIL);
+      break;
+    case LUA_TBOOLEAN:
+      put_byte(e, lua_toboolean(L, idx) ? TAG_TRUE : TAG_FALSE);
+      break;
+    case LUA_TNUMBER:
+      encode_number(e, idx);
+      break;
+    case LUA_TSTRING:
+      encode_string(e, idx);
+      break;
+    case LUA_TTABLE:
+      encode_table(e, idx, p);
+      break;
+    case LUA_TFUNCTION:
+      if (!lua_iscfunction(L, idx))
+        encode_function(e, idx, p);
+      else if (!encode_named(e, idx))
+        enc_error(e, "C function", NULL, p);
+      break;
+    case LUA_TUSERDATA:
+      encode_object(e, idx, p);
+      break;
+    case LUA_TLIGHTUSERDATA:
+      enc_error(e, "light userdata", NULL, p);
+      break;
+    default:
+      enc_error(e, luaL_typename(L, idx), NULL, p);
+      break;
+  }
+}
+
+void codec_encode(lua_State *L, int first, int n, int env, const char *what,
+                  codec_msg *msg) {
+  int base = lua_gettop(L);
+  int i;
+  Enc e;
+  msg->len = 0;
+  msg->heap = NULL;
+  msg->objs = NULL;
+  msg->nobjs = 0;
+  first = lua_absindex(L, first);
+  luaL_checkstack(L, 8, "lugo: too many values");
+  e.L = L;
+  e.msg = msg;
+  e.buf = msg->inline_buf;
+  e.len = 0;
+  e.cap = CODEC_INLINE;
+  e.what = what ? what : "value #%d";
+  e.env = (env != 0 && lua_istable(L, env)) ? lua_topointer(L, env) : NULL;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+  e.globals = lua_topointer(L, -1);
+  lua_pop(L, 1);
+  e.nobj = 0;
+  e.depth = 0;
+  e.names_checked = 0;
+  e.cs = cstate_open(L);   /* stays on the stack as an anchor */
+  for (i = 0; i < n; i++) {
+    Path root = {NULL, P_ROOT, i + 1, 0, NULL};
+    encode_value(&e, first + i, &root);
+  }
+  msg->len = e.len;
+  if (e.buf != msg->inline_buf) {
+    msg->heap = e.buf;
+    e.cs->heap = NULL;
+  }
+  msg->objs = e.cs->objs;
+  msg->nobjs = e.cs->nobjs;
+  e.cs->objs = NULL;
+  e.cs->nobjs = e.cs->objcap = 0;
+  if (e.cs->nslots > 1024) {   /* a huge message: do not keep its map */
+    free(e.cs->slots);
+    e.cs->slots = NULL;
+    e.cs->nslots = 0;
+  }
+  e.cs->busy = 0;
+  lua_settop(L, base);
+}
+
+void codec_free(codec_msg *msg) {
+  unsigned i;
+  for (i = 0; i < msg->nobjs; i++)
+    obj_release(msg->objs[i]);
+  free(msg->objs);
+  free(msg->heap);
+  msg->objs = NULL;
+  msg->nobjs = 0;
+  msg->heap = NULL;
+  msg->len = 0;
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Decoder
+** =======================================================
+*/
+
+typedef struct Dec {
+  lua_State *L;
+  const codec_msg *msg;
+  const unsigned char *p, *end;
+  int env;                /* receiver's globals */
+  int refs;               /* slot of the table of shared objects, or nil */
+  unsigned nobj;
+  int depth;
+} Dec;
+
+static void corrupt(Dec *d, const char *why) {
+  luaL_error(d->L, "lugo: corrupt message (%s)", why);
+}
+
+static size_t left(const Dec *d) {
+  return (size_t)(d->end - d->p);
+}
+
+static int get_byte(Dec *d) {
+  if (d->p >= d->end)
+    corrupt(d, "truncated");
+  return *d->p++;
+}
+
+static lua_Unsigned get_varint(Dec *d) {
+  lua_Unsigned v = 0;
+  int shift;
+  for (shift = 0; shift < 64; shift += 7) {
+    int b = get_byte(d);
+    v |= (lua_Unsigned)(b & 0x7f) << shift;
+    if (!(b & 0x80))
+      return v;
+  }
+  corrupt(d, "bad varint");
+  return 0;
+}
+
+static uint32_t get_u32(Dec *d) {
+  uint32_t v;
+  if (left(d) < 4)
+    corrupt(d, "truncated");
+  v = (uint32_t)d->p[0] | (uint32_t)d->p[1] << 8 |
+      (uint32_t)d->p[2] << 16 | (uint32_t)d->p[3] << 24;
+  d->p += 4;
+  return v;
+}
+
+/* A length of bytes that must follow. */
+static size_t get_len(Dec *d) {
+  lua_Unsigned n = get_varint(d);
+  if (n > left(d))
+    corrupt(d, "truncated");
+  return (size_t)n;
+}
+
+static void decode_value(Dec *d);
+
+static void enter_dec(Dec *d) {
+  if (d->depth >= CODEC_MAXDEPTH || !lua_checkstack(d->L, 8))
+    corrupt(d, "nested too deeply");
+  d->depth++;
+}
+
+/* Numbers the table or function on top; keeps it if a REF will name it. */
+static void keep(Dec *d, int tag) {
+  lua_State *L = d->L;
+  d->nobj++;
+  if (tag & TAG_SHARED) {
+    if (lua_isnil(L, d->refs)) {
+      lua_newtable(L);
+      lua_replace(L, d->refs);
+    }
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, d->refs, (lua_Integer)d->nobj);
+  }
+}
+
+/* Pushes shared object ord; raises unless it is one. */
+static void push_ref(Dec *d, lua_Unsigned ord) {
+  if (ord == 0 || ord > d->nobj || lua_isnil(d->L, d->refs) ||
+      lua_rawgeti(d->L, d->refs, (lua_Integer)ord) == LUA_TNIL)
+    corrupt(d, "bad reference");
+}
+
+static void decode_table(Dec *d, int tag) {
+  lua_State *L = d->L;
+  lua_Unsigned narr, nhash, i;
+  int t;
+  enter_dec(d);
+  narr = get_varint(d);
+  nhash = get_u32(d);
+  /* each entry takes a byte at least: no huge tables from a few bytes */
+  if (narr > left(d) || nhash > left(d) / 2 || narr > INT_MAX)
+    corrupt(d, "bad table size");
+  lua_createtable(L, (int)narr, (int)nhash);
+  t = lua_gettop(L);
+  keep(d, tag);
+  for (i = 1; i <= narr; i++) {
+    decode_value(d);
+    if (lua_isnil(L, -1))
+      lua_pop(L, 1);
+    else
+      lua_rawseti(L, t, (lua_Integer)i);
+  }
+  for (i = 0; i < nhash; i++) {
+    decode_value(d);
+    if (lua_isnil(L, -1) ||
+        (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) !=
+         lua_tonumber(L, -1)))
+      corrupt(d, "bad key");
+    decode_value(d);
+    lua_rawset(L, t);
+  }
+  if (tag & TAG_META) {
+    decode_value(d);
+    if (!lua_istable(L, -1))
+      corrupt(d, "bad metatable");
+    lua_setmetatable(L, t);
+  }
+  d->depth--;
+}
+
+typedef struct Blob {
+  const char *p;
+  size_t n;
+} Blob;
+
+static const char *blob_reader(lua_State *L, void *ud, size_t *size) {
+  Blob *b = (Blob *)ud;
+  (void)L;
+  *size = b->n;
+  b->n = 0;
+  return b->p;
+}
+
+/* Upvalue i of function f becomes the one of an earlier function. */
+static void join_upvalue(Dec *d, int f, int i) {
+  lua_State *L = d->L;
+  lua_Unsigned ord = get_varint(d);
+  lua_Unsigned up = get_varint(d);
+  push_ref(d, ord);
+  if (lua_type(L, -1) != LUA_TFUNCTION || lua_iscfunction(L, -1) ||
+      up == 0 || up > 255 || lua_getupvalue(L, -1, (int)up) == NULL)
+    corrupt(d, "bad upvalue");
+  lua_pop(L, 1);
+  lua_upvaluejoin(L, f, i, -1, (int)up);
+  lua_pop(L, 1);
+}
+
+/* lua_load trusts its input and can crash on corrupt bytecode: a dump is
+** loaded only if its length and hash match what the encoder wrote. */
+static void decode_function(Dec *d, int tag) {
+  lua_State *L = d->L;
+  lua_Debug ar;
+  Blob b;
+  uint32_t h;
+  int f, i;
+  enter_dec(d);
+  b.n = (size_t)get_varint(d);
+  h = get_u32(d);
+  if (b.n > left(d))
+    corrupt(d, "truncated");
+  if (fnv1a(d->p, b.n) != h)
+    corrupt(d, "bad checksum");
+  b.p = (const char *)d->p;
+  d->p += b.n;
+  if (lua_load(L, blob_reader, &b, "=(lugo message)", "b") != LUA_OK) {
+    lua_pop(L, 1);
+    corrupt(d, "bad function");
+  }
+  f = lua_gettop(L);
+  keep(d, tag);
+  lua_pushvalue(L, f);
+  lua_getinfo(L, ">u", &ar);
+  for (i = 1; i <= ar.nups; i++) {
+    if (d->p < d->end && *d->p == TAG_UPJOIN) {
+      d->p++;
+      join_upvalue(d, f, i);
+    }
+    else {
+      decode_value(d);
+      lua_setupvalue(L, f, i);
+    }
+  }
+  d->depth--;
+}
+
+/* Pushes package.loaded[mod][field] of the receiver; raises if absent. */
+static void decode_named(Dec *d) {
+  lua_State *L = d->L;
+  size_t mlen = get_len(d);
+  const char *mod = (const char *)d->p;
+  const char *field = NULL;
+  size_t flen = 0;
+  lua_Unsigned f;
+  d->p += mlen;
+  f = get_varint(d);
+  if (f > 0) {
+    if (f - 1 > left(d))
+      corrupt(d, "truncated");
+    flen = (size_t)(f - 1);
+    field = (const char *)d->p;
+    d->p += flen;
+  }
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (!lua_istable(L, -1))
+    lua_pushnil(L);
+  else {
+    lua_pushlstring(L, mod, mlen);
+    lua_rawget(L, -2);
+    if (field != NULL) {
+      if (lua_istable(L, -1)) {
+        lua_pushlstring(L, field, flen);
+        lua_rawget(L, -2);
+      }
+      else
+        lua_pushnil(L);
+      lua_remove(L, -2);
+    }
+  }
+  if (lua_isnil(L, -1)) {
+    lua_pushlstring(L, mod, mlen);
+    if (field != NULL) {
+      lua_pushliteral(L, ".");
+      lua_pushlstring(L, field, flen);
+      lua_concat(L, 3);
+    }
+    luaL_error(L, "lugo: cannot resolve '%s' (not loaded in the receiving "
+                  "state)", lua_tostring(L, -1));
+  }
+  lua_remove(L, -2);
+}
+
+static void decode_object(Dec *d) {
+  lua_Unsigned i = get_varint(d);
+  int flags = get_byte(d);
+  if (i >= d->msg->nobjs || d->msg->objs == NULL || d->msg->objs[i] == NULL)
+    corrupt(d, "bad object");
+  if (flags != 0 && flags != LOBJ_SENDONLY && flags != LOBJ_RECVONLY)
+    corrupt(d, "bad object");
+  lobj_push(d->L, d->msg->objs[i], flags);
+}
+
+static void decode_value(Dec *d) {
+  lua_State *L = d->L;
+  int tag = get_byte(d);
+  int kind = tag & TAG_MASK;
+  if ((tag & TAG_META) ? kind != TAG_TABLE
+                       : (tag & TAG_SHARED) && kind != TAG_TABLE &&
+                         kind != TAG_FUNC)
+    corrupt(d, "bad tag");
+  switch (kind) {
+    case TAG_NIL:
+      lua_pushnil(L);
+      break;
+    case TAG_FALSE:
+    case TAG_TRUE:
+      lua_pushboolean(L, kind == TAG_TRUE);
+      break;
+    case TAG_INT: {
+      lua_Unsigned z = get_varint(d);
+      lua_pushinteger(L, (lua_Integer)((z >> 1) ^ (0 - (z & 1))));
+      break;
+    }
+    case TAG_FLOAT: {
+      lua_Number x;
+      if (left(d) < sizeof(x))
+        corrupt(d, "truncated");
+      memcpy(&x, d->p, sizeof(x));
+      d->p += sizeof(x);
+      lua_pushnumber(L, x);
+      break;
+    }
+    case TAG_STR: {
+      size_t n = get_len(d);
+      lua_pushlstring(L, (const char *)d->p, n);
+      d->p += n;
+      break;
+    }
+    case TAG_TABLE:
+      decode_table(d, tag);
+      break;
+    case TAG_FUNC:
+      decode_function(d, tag);
+      break;
+    case TAG_REF:
+      push_ref(d, get_varint(d));
+      break;
+    case TAG_GLOBALS:
+      if (d->env != 0)
+        lua_pushvalue(L, d->env);
+      else
+        lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+      break;
+    case TAG_NAMED:
+      decode_named(d);
+      break;
+    case TAG_OBJ:
+      decode_object(d);
+      break;
+    default:  /* UPJOIN outside an upvalue, or garbage */
+      corrupt(d, "bad tag");
+      break;
+  }
+}
+
+int codec_decode(lua_State *L, const codec_msg *msg, int env) {
+  const unsigned char *bytes =
+      (msg->len > CODEC_INLINE) ? msg->heap : msg->inline_buf;
+  int n = 0;
+  Dec d;
+  d.L = L;
+  d.msg = msg;
+  if (bytes == NULL)
+    corrupt(&d, "no bytes");
+  d.p = bytes;
+  d.end = bytes + msg->len;
+  d.env = (env != 0) ? lua_absindex(L, env) : 0;
+  d.nobj = 0;
+  d.depth = 0;
+  luaL_checkstack(L, 2, "lugo: too many values");
+  lua_pushnil(L);
+  d.refs = lua_gettop(L);
+  while (d.p < d.end) {
+    if (!lua_checkstack(L, 4))
+      corrupt(&d, "too many values");
+    decode_value(&d);
+    n++;
+  }
+  lua_remove(L, d.refs);
+  return n;
+}
+
+/* }====================================================== */

@@ -1,0 +1,43 @@
+/* codec.h: the value codec. Encodes Lua values into a flat message in the
+** sending VM and decodes them in the receiving VM (API.md, Isolation). */
+#ifndef LUGO_CODEC_H
+#define LUGO_CODEC_H
+
+#include <stddef.h>
+#include <lua.h>
+#include "../core/object.h"
+
+#define CODEC_INLINE 24
+
+/* One encoded value graph. Fixed size and free of self-pointers so that
+** channels can store it by value (core moves it with memcpy). Graphs of at
+** most CODEC_INLINE bytes live in inline_buf with no allocation, longer ones
+** in heap; lugo objects are kept out of band in objs (each retained), so no
+** pointer is ever read from the bytes. */
+typedef struct codec_msg {
+  size_t len;              /* encoded bytes */
+  unsigned char *heap;     /* malloc'd bytes when len > CODEC_INLINE */
+  lugo_obj **objs;         /* retained objects referenced by index; may be NULL */
+  unsigned nobjs;
+  unsigned char inline_buf[CODEC_INLINE];
+} codec_msg;
+
+/* Encodes the n values at stack index first..first+n-1 into msg, which must
+** be uninitialised or freed. env is the stack index of the sender's global
+** table (a function's _ENV upvalue equal to it travels as "the receiver's
+** globals"). what names the values in error messages: "argument #%d",
+** "value sent"... as a printf format taking the 1-based position (%d).
+** On a value that cannot cross, raises
+** "lugo: cannot transfer <type> (<where>)" and leaves msg freed. */
+void codec_encode(lua_State *L, int first, int n, int env, const char *what,
+                  codec_msg *msg);
+
+/* Decodes msg, pushing its values; returns how many. env is the stack index
+** of the receiver's global table. A corrupt or truncated msg raises a Lua
+** error ("lugo: corrupt message ..."), never crashes. msg is not freed. */
+int codec_decode(lua_State *L, const codec_msg *msg, int env);
+
+/* Releases msg's buffer and object references; safe on a zeroed msg. */
+void codec_free(codec_msg *msg);
+
+#endif

@@ -1,0 +1,281 @@
+/* goroutine.c: the goroutine driver: worker VMs, starting and resuming
+** goroutines, parking them in blocking calls, and panics. */
+#include "goroutine.h"
+
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "coroutine_lua.h"   /* generated from lua/lugo/coroutine.lua */
+#include "module.h"
+
+/* Why the goroutine's coroutine yielded back to its worker. */
+typedef enum yield_reason {
+  YIELD_GOSCHED,     /* lugo.yield, or a bare coroutine.yield at top level */
+  YIELD_PARK         /* a blocking call queued a waiter */
+} yield_reason;
+
+typedef struct goroutine {
+  sched_task task;           /* first: the scheduler sees only this */
+  long id;
+  long parent;
+  char *created_at;          /* "source:line" of the lugo.go call */
+  codec_msg start;           /* fn and its arguments until started */
+  char *path, *cpath;        /* creator's package.path and cpath */
+  lua_State *co;             /* the coroutine, once started (owner's VM) */
+  int co_ref, env_ref;       /* registry anchors in the owner's VM */
+  yield_reason reason;
+  lugo_op op;                /* the blocking call in progress */
+} goroutine;
+
+/* Yielded by a blocking call: tells wrappers of nested coroutines to pass
+** the yield up (lua/lugo/coroutine.lua). Only its address matters. */
+static char park_sentinel;
+
+static atomic_long next_id = 2;        /* 1 is the main goroutine */
+static atomic_flag panicking = ATOMIC_FLAG_INIT;
+
+static goroutine *running(void) {
+  return (goroutine *)sched_running();
+}
+
+long gor_id(void) {
+  goroutine *g = running();
+  return g ? g->id : 1;
+}
+
+void gor_push_env(lua_State *L) {
+  goroutine *g = running();
+  if (g) lua_rawgeti(L, LUA_REGISTRYINDEX, g->env_ref);
+  else lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+}
+
+/* ---- blocking calls ---- */
+
+lugo_op *op_begin(lua_State *L, outside_op *storage) {
+  goroutine *g = running();
+  if (!g) {
+    sched_thread_task_init(&storage->tt);
+    storage->op.task = &storage->tt.task;
+    return &storage->op;
+  }
+  if (!lua_isyieldable(L))
+    luaL_error(L, "lugo: cannot block here (attempt to yield across a C-call boundary)");
+  g->op.task = &g->task;
+  return &g->op;
+}
+
+int op_park(lua_State *L, lugo_op *op, void (*unlock)(void *), void *arg,
+            lua_KFunction k) {
+  op->task->unlock = unlock;
+  op->task->unlock_arg = arg;
+  if (op->task->kind == TASK_THREAD) {
+    sched_thread_task *tt = (sched_thread_task *)op->task;
+    sched_block(tt);
+    sched_thread_task_destroy(tt);
+    return k(L, LUA_YIELD, (lua_KContext)op);
+  }
+  running()->reason = YIELD_PARK;
+  lua_pushlightuserdata(L, &park_sentinel);
+  return lua_yieldk(L, 1, (lua_KContext)op, k);
+}
+
+/* ---- module functions ---- */
+
+static int yield_done(lua_State *L, int status, lua_KContext ctx) {
+  (void)L; (void)status; (void)ctx;
+  return 0;
+}
+
+int gor_l_yield(lua_State *L) {
+  goroutine *g = running();
+  if (!g) {
+    sched_yield();
+    return 0;
+  }
+  if (!lua_isyieldable(L)) return 0;   /* nothing else can run here anyway */
+  g->reason = YIELD_GOSCHED;
+  lua_pushlightuserdata(L, &park_sentinel);
+  return lua_yieldk(L, 1, 0, yield_done);
+}
+
+int gor_l_id(lua_State *L) {
+  lua_pushinteger(L, gor_id());
+  return 1;
+}
+
+static char *dup_field(lua_State *L, const char *field) {
+  char *s = NULL;
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_getfield(L, -1, "package") == LUA_TTABLE &&
+      lua_getfield(L, -1, field) == LUA_TSTRING) {
+    s = strdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 2);
+  return s;
+}
+
+static void gor_free(goroutine *g) {
+  codec_free(&g->start);
+  free(g->created_at);
+  free(g->path);
+  free(g->cpath);
+  free(g);
+}
+
+int gor_l_go(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  int n = lua_gettop(L);
+  codec_msg start;
+  gor_push_env(L);
+  codec_encode(L, 1, n, n + 1, "argument #%d", &start);   /* may raise */
+  lua_pop(L, 1);
+  goroutine *g = calloc(1, sizeof *g);
+  if (!g) {
+    codec_free(&start);
+    return luaL_error(L, "lugo.go: out of memory");
+  }
+  g->start = start;
+  luaL_where(L, 1);
+  size_t len;
+  const char *where = lua_tolstring(L, -1, &len);
+  while (len > 0 && (where[len - 1] == ' ' || where[len - 1] == ':'))
+    len--;                    /* luaL_where gives "src:line: " */
+  g->created_at = strndup(where, len);
+  lua_pop(L, 1);
+  g->path = dup_field(L, "path");
+  g->cpath = dup_field(L, "cpath");
+  g->task.kind = TASK_GOROUTINE;
+  g->id = atomic_fetch_add(&next_id, 1);
+  g->parent = gor_id();
+  long id = g->id;
+  sched_spawn(&g->task);      /* g may run, and finish, from here on */
+  lua_pushinteger(L, id);
+  return 1;
+}
+
+/* ---- worker VMs ---- */
+
+static int entry_done(lua_State *L, int status, lua_KContext ctx) {
+  (void)L; (void)status; (void)ctx;
+  return 0;
+}
+
+/* Body of every goroutine's coroutine: decode fn and args, call fn. */
+static int gor_entry(lua_State *L) {
+  goroutine *g = lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, g->env_ref);
+  int n = codec_decode(L, &g->start, 1);
+  codec_free(&g->start);
+  lua_remove(L, 1);
+  lua_callk(L, n - 1, 0, 0, entry_done);
+  return 0;
+}
+
+static void set_package_field(lua_State *L, const char *field, const char *value) {
+  if (!value) return;
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_getfield(L, -1, "package") == LUA_TTABLE) {
+    lua_pushstring(L, value);
+    lua_setfield(L, -2, field);
+  }
+  lua_pop(L, 2);
+}
+
+/* Registry key of the metatable {__index = _G} shared by goroutine envs. */
+static char env_meta_key;
+
+static void gor_prepare(lua_State *L, goroutine *g, sched_worker *w) {
+  g->task.owner = w;
+  set_package_field(L, "path", g->path);
+  set_package_field(L, "cpath", g->cpath);
+  lua_newtable(L);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &env_meta_key);
+  lua_setmetatable(L, -2);
+  g->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  g->co = lua_newthread(L);
+  g->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushcfunction(g->co, gor_entry);
+  lua_pushlightuserdata(g->co, g);
+}
+
+/* An uncaught error: print as Go does and end the process with status 2. */
+static void gor_panic(lua_State *L, goroutine *g) {
+  const char *msg = lua_tostring(g->co, -1);
+  if (!msg) {
+    if (luaL_callmeta(g->co, -1, "__tostring") && lua_type(g->co, -1) == LUA_TSTRING)
+      msg = lua_tostring(g->co, -1);
+    else
+      msg = lua_pushfstring(g->co, "(error object is a %s value)",
+                            luaL_typename(g->co, -1));
+  }
+  luaL_traceback(L, g->co, NULL, 0);
+  const char *tb = lua_tostring(L, -1);
+  if (atomic_flag_test_and_set(&panicking)) {
+    for (;;) pause();          /* another goroutine is already reporting */
+  }
+  fflush(stdout);
+  fprintf(stderr, "panic: %s\n\ngoroutine %ld [running]:\n%s\ncreated by goroutine %ld at %s\n",
+          msg, g->id, tb, g->parent, g->created_at ? g->created_at : "?");
+  fflush(stderr);
+  _exit(2);
+}
+
+static run_result gor_run(sched_worker *w, void *vm, sched_task *t) {
+  lua_State *L = vm;
+  goroutine *g = (goroutine *)t;
+  int nargs = 0, nres;
+  if (!t->owner) {
+    gor_prepare(L, g, w);
+    nargs = 1;
+  }
+  int status = lua_resume(g->co, L, nargs, &nres);
+  if (status == LUA_YIELD) {
+    lua_pop(g->co, nres);
+    yield_reason reason = g->reason;
+    g->reason = YIELD_GOSCHED;
+    return reason == YIELD_PARK ? RUN_PARKED : RUN_YIELDED;
+  }
+  if (status != LUA_OK) gor_panic(L, g);
+  luaL_unref(L, LUA_REGISTRYINDEX, g->co_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, g->env_ref);
+  gor_free(g);
+  return RUN_DONE;
+}
+
+static void *gor_worker_start(sched_worker *w, int index) {
+  (void)w; (void)index;
+  lua_State *L = luaL_newstate();
+  if (!L) {
+    fprintf(stderr, "lugo: cannot create a Lua state for a worker\n");
+    abort();
+  }
+  luaL_openlibs(L);
+  luaL_requiref(L, "lugo", luaopen_lugo, 0);
+  lua_pop(L, 1);
+  /* Goroutine globals: reads fall back to this VM's standard library. */
+  lua_newtable(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+  lua_setfield(L, -2, "__index");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &env_meta_key);
+  if (luaL_loadbuffer(L, coroutine_lua, sizeof coroutine_lua - 1,
+                      "=lugo/coroutine.lua") != LUA_OK) {
+    fprintf(stderr, "lugo: %s\n", lua_tostring(L, -1));
+    abort();
+  }
+  lua_pushlightuserdata(L, &park_sentinel);
+  lua_call(L, 1, 0);
+  return L;
+}
+
+const sched_hooks gor_hooks = {
+  .worker_start = gor_worker_start,
+  .run = gor_run,
+};

@@ -1,0 +1,152 @@
+/* main.c: the `lugo` command: runs a script, a chunk or stdin as the main
+** goroutine (id 1), or a REPL; exit statuses as lua's, panics exit 2. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "../include/lugo.h"
+#include "repl.h"
+
+static const char *progname = "lugo";
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: %s [options] [script [args]]\n"
+          "Available options are:\n"
+          "  -e chunk  execute string 'chunk'\n"
+          "  -i        enter interactive mode after executing 'script'\n"
+          "  -v        show version information\n"
+          "  --        stop handling options\n"
+          "  -         execute stdin and stop handling options\n",
+          progname);
+}
+
+/* Message handler: adds the traceback to string messages, as lua.c does. */
+static int msghandler(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+      return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* Calls the function under the message handler; reports an error and
+** returns its status. */
+static int docall(lua_State *L, int narg, int nres) {
+  int base = lua_gettop(L) - narg;
+  lua_pushcfunction(L, msghandler);
+  lua_insert(L, base);
+  int status = lua_pcall(L, narg, nres, base);
+  lua_remove(L, base);
+  return status;
+}
+
+static int report(lua_State *L, int status) {
+  if (status != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    fprintf(stderr, "%s: %s\n", progname, msg ? msg : "(error object is not a string)");
+    fflush(stderr);
+    lua_pop(L, 1);
+  }
+  return status;
+}
+
+/* Builds the global 'arg' table as lua.c does: script at 0, options below. */
+static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
+  if (script == argc) script = 0;   /* no script: progname at 0 */
+  lua_createtable(L, argc - script - 1, script + 1);
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - script);
+  }
+  lua_setglobal(L, "arg");
+}
+
+static int run_chunk(lua_State *L, const char *chunk) {
+  int status = luaL_loadbuffer(L, chunk, strlen(chunk), "=(command line)");
+  if (status == LUA_OK) status = docall(L, 0, 0);
+  return report(L, status);
+}
+
+/* Runs the script (NULL or "-": stdin) with the remaining args as '...'. */
+static int run_script(lua_State *L, const char *fname, char **args, int nargs) {
+  if (fname && strcmp(fname, "-") == 0) fname = NULL;
+  int status = luaL_loadfile(L, fname);
+  if (status == LUA_OK) {
+    luaL_checkstack(L, nargs, "too many arguments to script");
+    for (int i = 0; i < nargs; i++) lua_pushstring(L, args[i]);
+    status = docall(L, nargs, 0);
+  }
+  return report(L, status);
+}
+
+static void print_version(void) {
+  printf("lugo %s (%s)\n", LUGO_VERSION, LUA_RELEASE);
+  fflush(stdout);
+}
+
+/* Ends the process: the main goroutine returned, so, as in Go, the
+** program ends whatever other goroutines are doing. */
+static int finish(lua_State *L, int status) {
+  lua_close(L);
+  fflush(stdout);
+  return status;
+}
+
+int main(int argc, char **argv) {
+  if (argv[0] && argv[0][0]) progname = argv[0];
+  int interactive = 0, version = 0, script = argc;
+  int i;
+  /* First pass: validate options and find the script. */
+  for (i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (a[0] != '-') { script = i; break; }
+    if (strcmp(a, "-") == 0) { script = i; break; }
+    if (strcmp(a, "--") == 0) { if (i + 1 < argc) script = i + 1; break; }
+    if (strcmp(a, "-i") == 0) { interactive = 1; version = 1; continue; }
+    if (strcmp(a, "-v") == 0) { version = 1; continue; }
+    if (strcmp(a, "-e") == 0) {
+      if (++i >= argc) { fprintf(stderr, "%s: '-e' needs argument\n", progname); usage(); return 1; }
+      continue;
+    }
+    fprintf(stderr, "%s: unrecognized option '%s'\n", progname, a);
+    usage();
+    return 1;
+  }
+  lua_State *L = luaL_newstate();
+  if (!L) { fprintf(stderr, "%s: cannot create state: not enough memory\n", progname); return 1; }
+  luaL_openlibs(L);
+  luaL_requiref(L, "lugo", luaopen_lugo, 0);
+  lua_pop(L, 1);
+  create_arg_table(L, argv, argc, script);
+  if (version && !interactive) print_version();
+  int ran_chunk = 0;
+  for (i = 1; i < script; i++) {
+    if (strcmp(argv[i], "-e") == 0) {
+      ran_chunk = 1;
+      if (run_chunk(L, argv[++i]) != LUA_OK) return finish(L, 1);
+    }
+  }
+  if (script < argc) {
+    if (run_script(L, argv[script], argv + script + 1, argc - script - 1) != LUA_OK)
+      return finish(L, 1);
+  }
+  if (interactive) {
+    if (version) print_version();
+    repl_run(L, progname);
+  } else if (script == argc && !ran_chunk && !version) {
+    if (isatty(0)) {
+      print_version();
+      repl_run(L, progname);
+    } else if (run_script(L, NULL, NULL, 0) != LUA_OK) {
+      return finish(L, 1);
+    }
+  }
+  return finish(L, 0);
+}

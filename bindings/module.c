@@ -1,0 +1,62 @@
+/* module.c: luaopen_lugo, the module table, and the calls about the
+** runtime itself (numgoroutine, workers, config). */
+#include <time.h>
+#include <lauxlib.h>
+
+#include "../core/sched.h"
+#include "goroutine.h"
+#include "module.h"
+#include "../include/lugo.h"
+
+static int l_numgoroutine(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)sched_live() + 1);
+  return 1;
+}
+
+static int l_workers(lua_State *L) {
+  lua_pushinteger(L, sched_workers());
+  return 1;
+}
+
+/* Monotonic seconds: never jumps with the wall clock. */
+static int l_now(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+  return 1;
+}
+
+static int l_config(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (lua_getfield(L, 1, "workers") != LUA_TNIL) {
+    int isint;
+    lua_Integer n = lua_tointegerx(L, -1, &isint);
+    if (lua_type(L, -1) != LUA_TNUMBER || !isint || n < 1 || n > 1024)
+      return luaL_error(L, "lugo.config: workers must be an integer from 1 to 1024, got %s",
+                        luaL_tolstring(L, -1, NULL));
+    if (!sched_set_workers((int)n))
+      return luaL_error(L, "lugo.config: workers already started");
+  }
+  return 0;
+}
+
+static const luaL_Reg lugo_funcs[] = {
+  {"go", gor_l_go},
+  {"yield", gor_l_yield},
+  {"id", gor_l_id},
+  {"numgoroutine", l_numgoroutine},
+  {"workers", l_workers},
+  {"config", l_config},
+  {"now", l_now},
+  {NULL, NULL}
+};
+
+LUGO_API int luaopen_lugo(lua_State *L) {
+  sched_init(&gor_hooks);
+  luaL_newlib(L, lugo_funcs);
+  lua_pushliteral(L, LUGO_VERSION);
+  lua_setfield(L, -2, "version");
+  lchan_open(L);
+  lwaitgroup_open(L);
+  return 1;
+}

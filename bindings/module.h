@@ -1,0 +1,15 @@
+/* module.h: luaopen_lugo and the registration functions of each object
+** kind's bindings, called by it. */
+#ifndef LUGO_MODULE_H
+#define LUGO_MODULE_H
+
+#include <lua.h>
+
+int luaopen_lugo(lua_State *L);
+
+/* Each registers its metatable in L and adds its constructors to the
+** module table at the top of the stack. */
+void lchan_open(lua_State *L);
+void lwaitgroup_open(lua_State *L);
+
+#endif

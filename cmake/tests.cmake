@@ -1,0 +1,53 @@
+# tests.cmake: registers every test with ctest: the C unit tests of core/
+# and the codec, each busted spec file, and each example script.
+
+# C unit tests: spec/c/test_<name>.c
+file(GLOB C_TESTS ${CMAKE_SOURCE_DIR}/spec/c/test_*.c)
+foreach(src ${C_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  string(REPLACE "test_" "" short ${name})
+  if(short STREQUAL "codec")
+    add_executable(${name} ${src} bindings/codec.c spec/c/codec_test_objects.c)
+    target_include_directories(${name} PRIVATE ${LUA_INCLUDE_DIRS})
+    target_link_libraries(${name} PRIVATE PkgConfig::LUA m)
+  else()
+    add_executable(${name} ${src})
+    target_link_libraries(${name} PRIVATE lugo_core)
+  endif()
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  add_test(NAME c/${short} COMMAND ${name})
+endforeach()
+
+# Specs run under the lugo command (so sanitizer builds instrument them too);
+# stock_lua_spec runs under the stock lua5.4 interpreter.
+set(SPEC_ENV
+  "LUGO=$<TARGET_FILE:lugo>"
+  "LUA_CPATH=${CMAKE_BINARY_DIR}/?.so\;\;"
+  "LUA_PATH=${CMAKE_SOURCE_DIR}/lua/?.lua\;${CMAKE_SOURCE_DIR}/spec/?.lua\;\;"
+  "LUGO_SRC=${CMAKE_SOURCE_DIR}")
+find_program(BUSTED busted REQUIRED)
+file(GLOB SPECS ${CMAKE_SOURCE_DIR}/spec/*_spec.lua)
+foreach(spec ${SPECS})
+  get_filename_component(name ${spec} NAME_WE)
+  if(name STREQUAL "stock_lua_spec")
+    if(LUGO_TSAN OR LUGO_ASAN)
+      continue()              # an uninstrumented lua5.4 cannot load it
+    endif()
+    set(runner ${LUA_INTERP})
+  else()
+    set(runner $<TARGET_FILE:lugo>)
+  endif()
+  add_test(NAME spec/${name}
+    COMMAND ${runner} ${BUSTED} --output=plainTerminal ${spec}
+    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(spec/${name} PROPERTIES ENVIRONMENT "${SPEC_ENV}" TIMEOUT 300)
+endforeach()
+
+# Examples: each must run and exit 0.
+file(GLOB EXAMPLES ${CMAKE_SOURCE_DIR}/examples/*.lua)
+foreach(ex ${EXAMPLES})
+  get_filename_component(name ${ex} NAME_WE)
+  add_test(NAME example/${name} COMMAND $<TARGET_FILE:lugo> ${ex}
+    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(example/${name} PROPERTIES ENVIRONMENT "${SPEC_ENV}" TIMEOUT 300)
+endforeach()

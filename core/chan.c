@@ -1,0 +1,171 @@
+/* chan.c: channel state and the send/receive/close algorithms of chan.go.
+** Invariants (under mu): at least one of sendq and recvq is empty; a waiting
+** receiver implies an empty buffer; a waiting sender implies a full one. */
+#include "chan.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct chan {
+  lugo_obj obj;
+  pthread_mutex_t mu;
+  size_t cap, elemsize;
+  size_t count;             /* values in buf */
+  size_t recvx;             /* next slot to receive from */
+  unsigned char *buf;       /* cap * elemsize bytes, ring */
+  bool closed;
+  waitq recvq, sendq;
+  void (*drop)(void *elem);
+};
+
+static unsigned char *slot(chan *c, size_t i) {
+  return c->buf + ((c->recvx + i) % c->cap) * c->elemsize;
+}
+
+static void chan_destroy(lugo_obj *o) {
+  chan *c = (chan *)o;
+  for (size_t i = 0; i < c->count; i++)
+    c->drop(slot(c, i));
+  pthread_mutex_destroy(&c->mu);
+  free(c->buf);
+  free(c);
+}
+
+chan *chan_new(size_t cap, size_t elemsize, void (*drop)(void *elem)) {
+  chan *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  if (cap > 0 && !(c->buf = malloc(cap * elemsize))) {
+    free(c);
+    return NULL;
+  }
+  obj_init(&c->obj, OBJ_CHAN, chan_destroy);
+  pthread_mutex_init(&c->mu, NULL);
+  c->cap = cap;
+  c->elemsize = elemsize;
+  c->drop = drop;
+  return c;
+}
+
+void chan_unlock(void *c) {
+  pthread_mutex_unlock(&((chan *)c)->mu);
+}
+
+static chan_status park_on(waitq *q, waiter *w, sched_task *task, void *elem) {
+  w->task = task;
+  w->elem = elem;
+  w->success = false;
+  w->sel_done = NULL;
+  waitq_push(q, w);
+  return CHAN_PARKED;
+}
+
+chan_status chan_send(chan *c, void *elem, sched_task *task, waiter *w) {
+  pthread_mutex_lock(&c->mu);
+  if (c->closed) {
+    pthread_mutex_unlock(&c->mu);
+    return CHAN_CLOSED;
+  }
+  waiter *r = waitq_pop(&c->recvq);
+  if (r) {
+    /* Hand the value straight to the waiting receiver. */
+    memcpy(r->elem, elem, c->elemsize);
+    r->success = true;
+    pthread_mutex_unlock(&c->mu);
+    sched_wake(r->task);
+    return CHAN_OK;
+  }
+  if (c->count < c->cap) {
+    memcpy(slot(c, c->count), elem, c->elemsize);
+    c->count++;
+    pthread_mutex_unlock(&c->mu);
+    return CHAN_OK;
+  }
+  if (!task) {
+    pthread_mutex_unlock(&c->mu);
+    return CHAN_WOULDBLOCK;
+  }
+  return park_on(&c->sendq, w, task, elem);
+}
+
+chan_status chan_recv(chan *c, void *out, sched_task *task, waiter *w) {
+  pthread_mutex_lock(&c->mu);
+  waiter *s = waitq_pop(&c->sendq);
+  if (s) {
+    if (c->cap == 0) {
+      memcpy(out, s->elem, c->elemsize);
+    } else {
+      /* Full buffer: take its head, put the sender's value at its tail. */
+      unsigned char *head = slot(c, 0);
+      memcpy(out, head, c->elemsize);
+      memcpy(head, s->elem, c->elemsize);
+      c->recvx = (c->recvx + 1) % c->cap;
+    }
+    s->success = true;
+    pthread_mutex_unlock(&c->mu);
+    sched_wake(s->task);
+    return CHAN_OK;
+  }
+  if (c->count > 0) {
+    memcpy(out, slot(c, 0), c->elemsize);
+    c->recvx = (c->recvx + 1) % c->cap;
+    c->count--;
+    pthread_mutex_unlock(&c->mu);
+    return CHAN_OK;
+  }
+  if (c->closed) {
+    pthread_mutex_unlock(&c->mu);
+    return CHAN_CLOSED;
+  }
+  if (!task) {
+    pthread_mutex_unlock(&c->mu);
+    return CHAN_WOULDBLOCK;
+  }
+  return park_on(&c->recvq, w, task, out);
+}
+
+chan_status chan_close(chan *c) {
+  pthread_mutex_lock(&c->mu);
+  if (c->closed) {
+    pthread_mutex_unlock(&c->mu);
+    return CHAN_CLOSED;
+  }
+  c->closed = true;
+  /* Collect every waiter under the lock, wake them after it (rule 2). */
+  waiter *woken = NULL, *w;
+  while ((w = waitq_pop(&c->recvq)) != NULL) {
+    w->success = false;
+    w->next = woken;
+    woken = w;
+  }
+  while ((w = waitq_pop(&c->sendq)) != NULL) {
+    w->success = false;
+    w->next = woken;
+    woken = w;
+  }
+  pthread_mutex_unlock(&c->mu);
+  while (woken) {
+    w = woken;
+    woken = w->next;          /* read before the wake: w dies with its task */
+    sched_wake(w->task);
+  }
+  return CHAN_OK;
+}
+
+size_t chan_len(chan *c) {
+  pthread_mutex_lock(&c->mu);
+  size_t n = c->count;
+  pthread_mutex_unlock(&c->mu);
+  return n;
+}
+
+size_t chan_cap(chan *c) {
+  return c->cap;
+}
+
+bool chan_closed(chan *c) {
+  pthread_mutex_lock(&c->mu);
+  bool closed = c->closed;
+  pthread_mutex_unlock(&c->mu);
+  return closed;
+}

@@ -1,0 +1,389 @@
+/* sched.c: worker threads, their run queues, stealing and parking.
+** Invariants: a started task runs only on its owner; a task sits in at most
+** one queue; only the owner touches runnext and the local FIFO. */
+#include "sched.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "runq.h"
+
+/* Check the shared queues before local work every this many tasks, so that
+** neither a ping-pong pair in runnext nor a busy FIFO starves them (Go: 61). */
+#define FAIRNESS_TICKS 61
+/* Rounds an idle worker looks for work before it parks. */
+#define SPIN_ROUNDS 64
+
+/* A FIFO of tasks linked through sched_task.next. */
+typedef struct task_list {
+  sched_task *head, *tail;
+} task_list;
+
+struct sched_worker {
+  int index;
+  pthread_t thread;
+  void *vm;
+  uv_loop_t loop;
+  uv_async_t wakeup;            /* the only cross-thread call into the loop */
+  runq newq;                    /* new tasks: owner puts, anyone steals */
+  task_list local;              /* started, runnable; owner only */
+  sched_task *runnext;          /* woken by the running task; owner only */
+  sched_task *current;          /* running task; owner only */
+  unsigned tick;                /* owner only */
+  unsigned rand;                /* owner only: victim choice */
+  pthread_mutex_t inbox_mu;     /* guards inbox */
+  task_list inbox;              /* wake-ups from other threads */
+  atomic_bool inbox_ready;      /* inbox may be non-empty: cheap read first */
+  atomic_bool parked;           /* in or entering uv_run to sleep */
+};
+
+static struct {
+  sched_hooks hooks;
+  atomic_bool hooked;
+  pthread_mutex_t start_mu;     /* guards starting the workers */
+  atomic_bool started;
+  int nworkers;                 /* 0: not configured; fixed once started */
+  sched_worker *workers;
+  pthread_mutex_t global_mu;    /* guards global */
+  task_list global;             /* new tasks from outside threads, overflow */
+  atomic_long global_count;
+  atomic_long live;
+} S = {
+  .start_mu = PTHREAD_MUTEX_INITIALIZER,
+  .global_mu = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static _Thread_local sched_worker *tls_worker;
+
+/* ---- task lists ---- */
+
+static void list_push(task_list *l, sched_task *t) {
+  t->next = NULL;
+  if (l->tail) l->tail->next = t; else l->head = t;
+  l->tail = t;
+}
+
+static sched_task *list_pop(task_list *l) {
+  sched_task *t = l->head;
+  if (t) {
+    l->head = t->next;
+    if (!l->head) l->tail = NULL;
+    t->next = NULL;
+  }
+  return t;
+}
+
+static void list_append(task_list *dst, task_list *src) {
+  if (!src->head) return;
+  if (dst->tail) dst->tail->next = src->head; else dst->head = src->head;
+  dst->tail = src->tail;
+  src->head = src->tail = NULL;
+}
+
+/* ---- configuration ---- */
+
+void sched_init(const sched_hooks *hooks) {
+  bool expected = false;
+  if (atomic_compare_exchange_strong(&S.hooked, &expected, true))
+    S.hooks = *hooks;
+}
+
+static int default_workers(void) {
+  const char *env = getenv("LUGO_WORKERS");
+  if (env && *env) {
+    char *end;
+    long n = strtol(env, &end, 10);
+    if (*end == '\0' && n >= 1 && n <= 1024) return (int)n;
+    fprintf(stderr, "lugo: ignoring LUGO_WORKERS=%s (want an integer 1..1024)\n",
+            env);
+  }
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n >= 1 ? (int)n : 1;
+}
+
+bool sched_set_workers(int n) {
+  pthread_mutex_lock(&S.start_mu);
+  bool ok = !atomic_load(&S.started);
+  if (ok) S.nworkers = n;
+  pthread_mutex_unlock(&S.start_mu);
+  return ok;
+}
+
+int sched_workers(void) {
+  pthread_mutex_lock(&S.start_mu);
+  if (S.nworkers == 0) S.nworkers = default_workers();
+  int n = S.nworkers;
+  pthread_mutex_unlock(&S.start_mu);
+  return n;
+}
+
+bool sched_started(void) {
+  return atomic_load(&S.started);
+}
+
+sched_worker *sched_current(void) {
+  return tls_worker;
+}
+
+sched_task *sched_running(void) {
+  return tls_worker ? tls_worker->current : NULL;
+}
+
+long sched_live(void) {
+  return atomic_load(&S.live);
+}
+
+/* ---- finding work ---- */
+
+static sched_task *global_get(sched_worker *w) {
+  if (atomic_load_explicit(&S.global_count, memory_order_relaxed) == 0)
+    return NULL;
+  pthread_mutex_lock(&S.global_mu);
+  sched_task *t = list_pop(&S.global);
+  long taken = t ? 1 : 0;
+  /* Take a share of the rest too, so others can steal it from our ring. */
+  long share = atomic_load(&S.global_count) / S.nworkers;
+  for (; t && share > 0 && taken <= share && taken < RUNQ_SIZE / 2; taken++) {
+    sched_task *more = list_pop(&S.global);
+    if (!more) break;
+    runq_put(&w->newq, more);
+  }
+  atomic_fetch_sub(&S.global_count, taken);
+  pthread_mutex_unlock(&S.global_mu);
+  return t;
+}
+
+static void inbox_drain(sched_worker *w) {
+  if (!atomic_load(&w->inbox_ready)) return;
+  pthread_mutex_lock(&w->inbox_mu);
+  atomic_store(&w->inbox_ready, false);
+  list_append(&w->local, &w->inbox);
+  pthread_mutex_unlock(&w->inbox_mu);
+}
+
+static sched_task *steal(sched_worker *w) {
+  int n = S.nworkers;
+  w->rand = w->rand * 1103515245u + 12345u;
+  int start = (int)((w->rand >> 16) % (unsigned)n);
+  for (int i = 0; i < n; i++) {
+    sched_worker *victim = &S.workers[(start + i) % n];
+    if (victim == w) continue;
+    sched_task *t = runq_steal(&w->newq, &victim->newq);
+    if (t) return t;
+  }
+  return NULL;
+}
+
+static sched_task *find_work(sched_worker *w) {
+  sched_task *t;
+  if (++w->tick % FAIRNESS_TICKS == 0) {
+    inbox_drain(w);
+    if ((t = global_get(w)) != NULL) return t;
+    if ((t = list_pop(&w->local)) != NULL) return t;
+  }
+  if ((t = w->runnext) != NULL) {
+    w->runnext = NULL;
+    return t;
+  }
+  if ((t = list_pop(&w->local)) != NULL) return t;
+  inbox_drain(w);
+  if ((t = list_pop(&w->local)) != NULL) return t;
+  if ((t = runq_get(&w->newq)) != NULL) return t;
+  if ((t = global_get(w)) != NULL) return t;
+  return steal(w);
+}
+
+/* Could a parking worker find something? Reads only shared state. */
+static bool work_visible(sched_worker *w) {
+  if (atomic_load(&w->inbox_ready)) return true;
+  if (atomic_load(&S.global_count) > 0) return true;
+  for (int i = 0; i < S.nworkers; i++)
+    if (runq_size(&S.workers[i].newq) > 0) return true;
+  return false;
+}
+
+/* ---- waking workers ---- */
+
+static void worker_kick(sched_worker *w) {
+  if (atomic_load(&w->parked) && atomic_exchange(&w->parked, false))
+    uv_async_send(&w->wakeup);
+}
+
+/* New stealable work exists: wake one parked worker, if any. The caller's
+** push happened before (seq_cst), the parker sets parked before re-checking:
+** one of the two sees the other. */
+static void wake_one_idle(sched_worker *self) {
+  for (int i = 0; i < S.nworkers; i++) {
+    sched_worker *w = &S.workers[i];
+    if (w != self && atomic_load(&w->parked) && atomic_exchange(&w->parked, false)) {
+      uv_async_send(&w->wakeup);
+      return;
+    }
+  }
+}
+
+static void on_wakeup(uv_async_t *h) {
+  (void)h;  /* the loop returning is all we need */
+}
+
+/* ---- the worker loop ---- */
+
+static void run_task(sched_worker *w, sched_task *t) {
+  w->current = t;
+  run_result r = S.hooks.run(w, w->vm, t);
+  w->current = NULL;
+  switch (r) {
+    case RUN_DONE:
+      atomic_fetch_sub(&S.live, 1);
+      break;
+    case RUN_YIELDED:
+      list_push(&w->local, t);
+      break;
+    case RUN_PARKED:
+      if (t->unlock) {
+        void (*unlock)(void *) = t->unlock;
+        t->unlock = NULL;
+        unlock(t->unlock_arg);   /* from here on, t may be woken */
+      }
+      break;
+  }
+}
+
+static void park(sched_worker *w) {
+  atomic_store(&w->parked, true);
+  if (work_visible(w)) {
+    atomic_store(&w->parked, false);
+    return;
+  }
+  uv_run(&w->loop, UV_RUN_ONCE);
+  atomic_store(&w->parked, false);
+}
+
+static void *worker_main(void *arg) {
+  sched_worker *w = arg;
+  tls_worker = w;
+  w->vm = S.hooks.worker_start(w, w->index);
+  for (;;) {
+    sched_task *t = find_work(w);
+    for (int spin = 0; !t && spin < SPIN_ROUNDS; spin++) {
+      sched_yield();
+      t = find_work(w);
+    }
+    if (t) run_task(w, t);
+    else park(w);
+  }
+  return NULL;
+}
+
+static void start_workers(void) {
+  pthread_mutex_lock(&S.start_mu);
+  if (!atomic_load(&S.started)) {
+    if (S.nworkers == 0) S.nworkers = default_workers();
+    S.workers = calloc((size_t)S.nworkers, sizeof *S.workers);
+    if (!S.workers) abort();
+    for (int i = 0; i < S.nworkers; i++) {
+      sched_worker *w = &S.workers[i];
+      w->index = i;
+      w->rand = (unsigned)i * 2654435761u + 1;
+      runq_init(&w->newq);
+      pthread_mutex_init(&w->inbox_mu, NULL);
+      if (uv_loop_init(&w->loop) != 0 ||
+          uv_async_init(&w->loop, &w->wakeup, on_wakeup) != 0)
+        abort();
+    }
+    for (int i = 0; i < S.nworkers; i++) {
+      if (pthread_create(&S.workers[i].thread, NULL, worker_main, &S.workers[i]) != 0) {
+        fprintf(stderr, "lugo: cannot start worker thread: %s\n", strerror(errno));
+        abort();
+      }
+    }
+    atomic_store(&S.started, true);
+  }
+  pthread_mutex_unlock(&S.start_mu);
+}
+
+/* ---- public entry points ---- */
+
+void sched_spawn(sched_task *t) {
+  t->next = NULL;
+  t->owner = NULL;
+  t->unlock = NULL;
+  atomic_fetch_add(&S.live, 1);
+  if (!atomic_load(&S.started)) start_workers();
+  sched_worker *self = tls_worker;
+  if (self && runq_put(&self->newq, t)) {
+    wake_one_idle(self);
+    return;
+  }
+  pthread_mutex_lock(&S.global_mu);
+  if (self) {
+    /* Ring full: move half of it out with t, as Go's runqputslow does. */
+    void *batch[RUNQ_SIZE / 2];
+    uint32_t n = runq_put_overflow(&self->newq, batch);
+    for (uint32_t i = 0; i < n; i++) list_push(&S.global, batch[i]);
+    atomic_fetch_add(&S.global_count, (long)n);
+  }
+  list_push(&S.global, t);
+  atomic_fetch_add(&S.global_count, 1);
+  pthread_mutex_unlock(&S.global_mu);
+  wake_one_idle(self);
+}
+
+void sched_wake(sched_task *t) {
+  if (t->kind == TASK_THREAD) {
+    sched_thread_task *tt = (sched_thread_task *)t;
+    pthread_mutex_lock(&tt->mu);
+    tt->woken = true;
+    pthread_cond_signal(&tt->cv);
+    pthread_mutex_unlock(&tt->mu);
+    return;
+  }
+  sched_worker *w = t->owner;
+  if (w == tls_worker) {
+    if (w->current) {
+      /* Woken by the running goroutine: run it next, with no syscall. */
+      if (w->runnext) list_push(&w->local, w->runnext);
+      w->runnext = t;
+    } else {
+      list_push(&w->local, t);
+    }
+    return;
+  }
+  pthread_mutex_lock(&w->inbox_mu);
+  list_push(&w->inbox, t);
+  atomic_store(&w->inbox_ready, true);
+  pthread_mutex_unlock(&w->inbox_mu);
+  worker_kick(w);
+}
+
+void sched_thread_task_init(sched_thread_task *t) {
+  memset(&t->task, 0, sizeof t->task);
+  t->task.kind = TASK_THREAD;
+  pthread_mutex_init(&t->mu, NULL);
+  pthread_cond_init(&t->cv, NULL);
+  t->woken = false;
+}
+
+void sched_thread_task_destroy(sched_thread_task *t) {
+  pthread_mutex_destroy(&t->mu);
+  pthread_cond_destroy(&t->cv);
+}
+
+void sched_block(sched_thread_task *t) {
+  if (t->task.unlock) {
+    void (*unlock)(void *) = t->task.unlock;
+    t->task.unlock = NULL;
+    unlock(t->task.unlock_arg);
+  }
+  pthread_mutex_lock(&t->mu);
+  while (!t->woken)
+    pthread_cond_wait(&t->cv, &t->mu);
+  t->woken = false;
+  pthread_mutex_unlock(&t->mu);
+}

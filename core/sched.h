@@ -1,0 +1,85 @@
+/* sched.h: the work-stealing scheduler. W worker threads, each owning one
+** VM (opaque here) and one uv loop, run tasks that core knows only as records. */
+#ifndef LUGO_SCHED_H
+#define LUGO_SCHED_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+typedef struct sched_task sched_task;
+typedef struct sched_worker sched_worker;
+
+typedef enum task_kind {
+  TASK_GOROUTINE,   /* a coroutine of one worker's VM */
+  TASK_THREAD       /* a thread outside the runtime, blocked on a condvar */
+} task_kind;
+
+/* What a run hook reports when the task gives its worker back. */
+typedef enum run_result {
+  RUN_DONE,         /* finished: the hook has freed it */
+  RUN_YIELDED,      /* still runnable: queue it behind the others */
+  RUN_PARKED        /* waiting: someone will sched_wake it */
+} run_result;
+
+/* Embedded as the first member of the bindings' goroutine record. */
+struct sched_task {
+  sched_task *next;           /* link of whichever queue holds the task */
+  sched_worker *owner;        /* VM it lives in; NULL until started, then fixed */
+  task_kind kind;
+  /* Park-commit (DESIGN.md): set before parking; the worker calls it once
+  ** the goroutine is off its stack, so nobody can wake a running goroutine. */
+  void (*unlock)(void *arg);
+  void *unlock_arg;
+};
+
+/* A thread outside the runtime that waits in a lugo call. */
+typedef struct sched_thread_task {
+  sched_task task;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool woken;                 /* guarded by mu */
+} sched_thread_task;
+
+typedef struct sched_hooks {
+  /* On a new worker's thread, before it runs anything: make its VM. */
+  void *(*worker_start)(sched_worker *w, int index);
+  /* Start (owner == NULL: the hook sets it) or resume task t in vm. */
+  run_result (*run)(sched_worker *w, void *vm, sched_task *t);
+} sched_hooks;
+
+/* Installs the hooks; only the first call counts. */
+void sched_init(const sched_hooks *hooks);
+
+/* Sets the worker count. Returns false if the workers already started. */
+bool sched_set_workers(int n);
+
+/* Worker count: the configured one, else LUGO_WORKERS, else online CPUs. */
+int sched_workers(void);
+
+/* True once the first task was spawned (workers started). */
+bool sched_started(void);
+
+/* Queues a new task (owner NULL), starting the workers on first use.
+** Any thread. Counts it live until its run hook reports RUN_DONE. */
+void sched_spawn(sched_task *t);
+
+/* Makes a parked task runnable. Any thread; never while holding a lock
+** that the woken task's owner may need (DESIGN.md rule 2). */
+void sched_wake(sched_task *t);
+
+/* The worker of the calling thread, NULL outside the runtime. */
+sched_worker *sched_current(void);
+
+/* The task the calling worker is running, NULL outside the runtime. */
+sched_task *sched_running(void);
+
+/* Tasks spawned and not yet done. */
+long sched_live(void);
+
+/* For a thread outside the runtime: runs t's unlock, then sleeps until
+** sched_wake(&t->task). */
+void sched_thread_task_init(sched_thread_task *t);
+void sched_thread_task_destroy(sched_thread_task *t);
+void sched_block(sched_thread_task *t);
+
+#endif

@@ -1,0 +1,76 @@
+/* waitgroup.c: the waitgroup counter and its waiters.
+** Invariant (under mu): waiters is empty whenever count is zero. */
+#include "waitgroup.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+struct waitgroup {
+  lugo_obj obj;
+  pthread_mutex_t mu;
+  long count;
+  waitq waiters;
+};
+
+static void wg_destroy(lugo_obj *o) {
+  waitgroup *wg = (waitgroup *)o;
+  pthread_mutex_destroy(&wg->mu);
+  free(wg);
+}
+
+waitgroup *wg_new(void) {
+  waitgroup *wg = calloc(1, sizeof *wg);
+  if (!wg) return NULL;
+  obj_init(&wg->obj, OBJ_WAITGROUP, wg_destroy);
+  pthread_mutex_init(&wg->mu, NULL);
+  return wg;
+}
+
+bool wg_add(waitgroup *wg, long delta) {
+  pthread_mutex_lock(&wg->mu);
+  if (wg->count + delta < 0) {
+    pthread_mutex_unlock(&wg->mu);
+    return false;
+  }
+  wg->count += delta;
+  waiter *woken = NULL, *w;
+  if (wg->count == 0) {
+    while ((w = waitq_pop(&wg->waiters)) != NULL) {
+      w->success = true;
+      w->next = woken;
+      woken = w;
+    }
+  }
+  pthread_mutex_unlock(&wg->mu);
+  while (woken) {
+    w = woken;
+    woken = w->next;          /* read before the wake: w dies with its task */
+    sched_wake(w->task);
+  }
+  return true;
+}
+
+bool wg_wait(waitgroup *wg, sched_task *task, waiter *w) {
+  pthread_mutex_lock(&wg->mu);
+  if (wg->count == 0) {
+    pthread_mutex_unlock(&wg->mu);
+    return true;
+  }
+  w->task = task;
+  w->elem = NULL;
+  w->success = false;
+  w->sel_done = NULL;
+  waitq_push(&wg->waiters, w);
+  return false;
+}
+
+void wg_unlock(void *wg) {
+  pthread_mutex_unlock(&((waitgroup *)wg)->mu);
+}
+
+long wg_count(waitgroup *wg) {
+  pthread_mutex_lock(&wg->mu);
+  long n = wg->count;
+  pthread_mutex_unlock(&wg->mu);
+  return n;
+}

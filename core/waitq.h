@@ -1,0 +1,56 @@
+/* waitq.h: a FIFO of waiters parked on one core object (channel side,
+** waitgroup, mutex). Always used under that object's lock. */
+#ifndef LUGO_WAITQ_H
+#define LUGO_WAITQ_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include "sched.h"
+
+/* One parked operation. Lives in the waiting task's own memory (goroutine
+** record or the outside thread's stack) until that task is woken. */
+typedef struct waiter {
+  struct waiter *next, *prev;  /* links in a waitq; guarded by its lock */
+  sched_task *task;            /* who to wake */
+  void *elem;                  /* send: the value offered; recv: the slot */
+  bool success;                /* set by the waker: a value moved (not closed) */
+  atomic_int *sel_done;        /* select: shared flag, first waker CASes 0->1 */
+  int case_index;              /* select: which case this waiter stands for */
+  void *obj;                   /* select: the channel this waiter is queued on */
+} waiter;
+
+typedef struct waitq {
+  waiter *first, *last;
+} waitq;
+
+static inline void waitq_push(waitq *q, waiter *w) {
+  w->next = NULL;
+  w->prev = q->last;
+  if (q->last) q->last->next = w; else q->first = w;
+  q->last = w;
+}
+
+static inline void waitq_remove(waitq *q, waiter *w) {
+  if (w->prev) w->prev->next = w->next; else q->first = w->next;
+  if (w->next) w->next->prev = w->prev; else q->last = w->prev;
+  w->next = w->prev = NULL;
+}
+
+/* Removes and returns the first waiter that can still be woken: a select
+** waiter whose select another case already won is dropped on the way. */
+static inline waiter *waitq_pop(waitq *q) {
+  waiter *w;
+  while ((w = q->first) != NULL) {
+    waitq_remove(q, w);
+    if (w->sel_done) {
+      int expected = 0;
+      if (!atomic_compare_exchange_strong(w->sel_done, &expected, 1))
+        continue;
+    }
+    return w;
+  }
+  return NULL;
+}
+
+#endif
