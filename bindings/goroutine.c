@@ -192,6 +192,54 @@ static void set_package_field(lua_State *L, const char *field, const char *value
 /* Registry key of the metatable {__index = _G} shared by goroutine envs. */
 static char env_meta_key;
 
+/* Finished coroutines kept for reuse, per VM: creating a thread costs more
+** than resetting one. Lives in the VM's extra space; owner thread only. */
+typedef struct thread_pool {
+  int *refs;                 /* registry refs of idle threads */
+  int count, cap;
+} thread_pool;
+
+#define POOL_MAX 1024
+
+static thread_pool *pool_of(lua_State *L) {
+  return *(thread_pool **)lua_getextraspace(L);
+}
+
+/* Pushes an idle coroutine of this VM (reused or new); sets *ref. */
+static lua_State *pool_get(lua_State *L, int *ref) {
+  thread_pool *p = pool_of(L);
+  if (p->count > 0) {
+    *ref = p->refs[--p->count];
+    lua_rawgeti(L, LUA_REGISTRYINDEX, *ref);
+    lua_State *co = lua_tothread(L, -1);
+    lua_pop(L, 1);
+    return co;
+  }
+  lua_State *co = lua_newthread(L);
+  *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return co;
+}
+
+/* Takes back a finished coroutine; frees it if it cannot be reset. */
+static void pool_put(lua_State *L, lua_State *co, int ref) {
+  thread_pool *p = pool_of(L);
+  if (lua_resetthread(co) == LUA_OK && p->count < POOL_MAX) {
+    if (p->count == p->cap) {
+      int cap = p->cap ? p->cap * 2 : 64;
+      int *refs = realloc(p->refs, (size_t)cap * sizeof *refs);
+      if (!refs) {
+        luaL_unref(L, LUA_REGISTRYINDEX, ref);
+        return;
+      }
+      p->refs = refs;
+      p->cap = cap;
+    }
+    p->refs[p->count++] = ref;
+    return;
+  }
+  luaL_unref(L, LUA_REGISTRYINDEX, ref);
+}
+
 static void gor_prepare(lua_State *L, goroutine *g, sched_worker *w) {
   g->task.owner = w;
   set_package_field(L, "path", g->path);
@@ -200,8 +248,7 @@ static void gor_prepare(lua_State *L, goroutine *g, sched_worker *w) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &env_meta_key);
   lua_setmetatable(L, -2);
   g->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  g->co = lua_newthread(L);
-  g->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  g->co = pool_get(L, &g->co_ref);
   lua_pushcfunction(g->co, gor_entry);
   lua_pushlightuserdata(g->co, g);
 }
@@ -244,7 +291,7 @@ static run_result gor_run(sched_worker *w, void *vm, sched_task *t) {
     return reason == YIELD_PARK ? RUN_PARKED : RUN_YIELDED;
   }
   if (status != LUA_OK) gor_panic(L, g);
-  luaL_unref(L, LUA_REGISTRYINDEX, g->co_ref);
+  pool_put(L, g->co, g->co_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, g->env_ref);
   gor_free(g);
   return RUN_DONE;
@@ -257,6 +304,9 @@ static void *gor_worker_start(sched_worker *w, int index) {
     fprintf(stderr, "lugo: cannot create a Lua state for a worker\n");
     abort();
   }
+  thread_pool *pool = calloc(1, sizeof *pool);
+  if (!pool) abort();
+  *(thread_pool **)lua_getextraspace(L) = pool;
   luaL_openlibs(L);
   luaL_requiref(L, "lugo", luaopen_lugo, 0);
   lua_pop(L, 1);

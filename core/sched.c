@@ -141,18 +141,32 @@ long sched_live(void) {
 
 /* ---- finding work ---- */
 
+static void list_push_front(task_list *l, sched_task *t) {
+  t->next = l->head;
+  l->head = t;
+  if (!l->tail) l->tail = t;
+}
+
+/* Takes one task from the global queue and moves a fair share of the rest
+** into our ring, where idle workers can steal it. */
 static sched_task *global_get(sched_worker *w) {
   if (atomic_load_explicit(&S.global_count, memory_order_relaxed) == 0)
     return NULL;
   pthread_mutex_lock(&S.global_mu);
   sched_task *t = list_pop(&S.global);
-  long taken = t ? 1 : 0;
-  /* Take a share of the rest too, so others can steal it from our ring. */
-  long share = atomic_load(&S.global_count) / S.nworkers;
-  for (; t && share > 0 && taken <= share && taken < RUNQ_SIZE / 2; taken++) {
-    sched_task *more = list_pop(&S.global);
-    if (!more) break;
-    runq_put(&w->newq, more);
+  long taken = 0;
+  if (t) {
+    taken = 1;
+    long share = atomic_load(&S.global_count) / S.nworkers;
+    if (share > RUNQ_SIZE / 2) share = RUNQ_SIZE / 2;
+    for (; taken <= share; taken++) {
+      sched_task *more = list_pop(&S.global);
+      if (!more) break;
+      if (!runq_put(&w->newq, more)) {   /* ring full: leave it there */
+        list_push_front(&S.global, more);
+        break;
+      }
+    }
   }
   atomic_fetch_sub(&S.global_count, taken);
   pthread_mutex_unlock(&S.global_mu);
