@@ -2,14 +2,14 @@
 ** the per-VM encoder state (scratch buffer, reference map, name and dump caches).
 **
 ** Wire format. A message is its values one after the other, each a tag byte
-** then a payload. Numbers are host order: messages never leave the process.
+** then a payload. A u32 is 4 bytes, little endian; a varint is LEB128.
 **   NIL FALSE TRUE     no payload
 **   INT                zigzag varint
-**   FLOAT              the 8 bytes of the lua_Number
+**   FLOAT              the lua_Number's bytes (messages stay in-process)
 **   STR                varint length, the bytes
-**   TABLE              varint narr, u32 nhash, then t[1..narr] (NIL for a
-**                      hole), nhash key/value pairs, then the metatable if
-**                      the tag has TAG_META
+**   TABLE              u32 narr, u32 nhash, then the values of t[1..narr],
+**                      nhash key/value pairs, then the metatable if the
+**                      tag has TAG_META
 **   FUNC               varint length n, u32 FNV-1a of the dump, the n bytes
 **                      of lua_dump (with debug info), then one entry per
 **                      upvalue: a value, or UPJOIN
@@ -37,7 +37,7 @@
 #include "codec.h"
 #include "object.h"
 
-#define CODEC_MAXDEPTH 200
+#define CODEC_MAXDEPTH 1000
 
 enum {
   TAG_NIL, TAG_FALSE, TAG_TRUE, TAG_INT, TAG_FLOAT, TAG_STR, TAG_TABLE,
@@ -81,8 +81,6 @@ typedef struct CState {
   unsigned nobjs, objcap;
   Slot *slots;            /* open addressing; clearing bumps gen */
   unsigned nslots, nused, gen;
-  const void *loaded;     /* the names map reflects this package.loaded */
-  lua_Integer nloaded;    /* ... when it had this many entries */
 } CState;
 
 static void cstate_drop(CState *cs) {
@@ -164,11 +162,12 @@ typedef struct Enc {
   unsigned char *buf;     /* msg->inline_buf, then cs->heap */
   size_t len, cap;
   const char *what;
-  const void *env;        /* tables that travel as GLOBALS */
+  int envidx;             /* stack index of the sender's globals, or 0 */
+  const void *env;        /* tables that travel as GLOBALS, once known */
   const void *globals;
   unsigned nobj;          /* tables and functions numbered so far */
   int depth;
-  int names_checked;
+  int names_rebuilt;      /* names map built anew in this encode */
 } Enc;
 
 static void push_where(Enc *e, const Path *p);
@@ -327,7 +326,10 @@ static void put(Enc *e, const void *p, size_t n) {
 
 static void put_byte(Enc *e, int b) {
   unsigned char c = (unsigned char)b;
-  put(e, &c, 1);
+  if (e->len < e->cap)   /* the common case, kept out of put */
+    e->buf[e->len++] = c;
+  else
+    put(e, &c, 1);
 }
 
 static void put_varint(Enc *e, lua_Unsigned v) {
@@ -348,6 +350,13 @@ static void put_u32(Enc *e, uint32_t v) {
   b[2] = (unsigned char)(v >> 16);
   b[3] = (unsigned char)(v >> 24);
   put(e, b, 4);
+}
+
+static void patch_u32(Enc *e, size_t pos, uint32_t v) {
+  e->buf[pos] = (unsigned char)v;
+  e->buf[pos + 1] = (unsigned char)(v >> 8);
+  e->buf[pos + 2] = (unsigned char)(v >> 16);
+  e->buf[pos + 3] = (unsigned char)(v >> 24);
 }
 
 /* ---- reference map ---- */
@@ -437,21 +446,66 @@ static void push_name_record(lua_State *L, int mod, int field) {
   luaL_pushresult(&b);
 }
 
-/* map[value] = its NAMED record, unless value has a name already. */
-static void names_add(lua_State *L, int map, int value, int mod, int field) {
-  lua_pushvalue(L, value);
-  if (lua_rawget(L, map) == LUA_TNIL) {
-    lua_pushvalue(L, value);
-    push_name_record(L, mod, field);
-    lua_rawset(L, map);
+/* Modules every VM has: their names are the safest to resolve. */
+static const char *const common_modules[] = {
+  "_G", "package", "coroutine", "table", "io", "os", "string", "math",
+  "utf8", "debug", "lugo", NULL
+};
+
+static int module_rank(lua_State *L, int mod) {
+  const char *s = lua_tostring(L, mod);
+  int i;
+  for (i = 0; common_modules[i] != NULL; i++) {
+    if (strcmp(s, common_modules[i]) == 0)
+      return 0;
   }
-  lua_pop(L, 1);
+  return 1;
+}
+
+/* Whether record rec (of module mod) names a value better than oldrec (of
+** oldmod): common modules first, then the shorter, then the smaller record,
+** so that the choice never depends on the order of traversal. */
+static int name_better(lua_State *L, int rec, int mod, int oldrec,
+                       int oldmod) {
+  int r = module_rank(L, mod), oldr = module_rank(L, oldmod);
+  size_t n, oldn;
+  const char *s = lua_tolstring(L, rec, &n);
+  const char *olds = lua_tolstring(L, oldrec, &oldn);
+  if (r != oldr)
+    return r < oldr;
+  if (n != oldn)
+    return n < oldn;
+  return memcmp(s, olds, n) < 0;
+}
+
+/* Names value mod[.field] in map unless it has a better name already. owner
+** maps the values named in this pass to their module; a value named in an
+** earlier pass (a module beats a field) keeps its name. */
+static void names_add(lua_State *L, int map, int owner, int value, int mod,
+                      int field) {
+  int top = lua_gettop(L);
+  push_name_record(L, mod, field);                 /* top + 1 */
+  lua_pushvalue(L, value);
+  lua_rawget(L, owner);                            /* top + 2 */
+  lua_pushvalue(L, value);
+  lua_rawget(L, map);                              /* top + 3 */
+  if (lua_isnil(L, top + 3) ||
+      (!lua_isnil(L, top + 2) &&
+       name_better(L, top + 1, mod, top + 3, top + 2))) {
+    lua_pushvalue(L, value);
+    lua_pushvalue(L, top + 1);
+    lua_rawset(L, map);
+    lua_pushvalue(L, value);
+    lua_pushvalue(L, mod);
+    lua_rawset(L, owner);
+  }
+  lua_settop(L, top);
 }
 
 /* Names the fields of module table mod (its key at modkey). The fields of
 ** _G that are tables are user globals, copied rather than named. */
-static void names_add_fields(lua_State *L, int map, int modkey, int mod,
-                             int globals) {
+static void names_add_fields(lua_State *L, int map, int owner, int modkey,
+                             int mod, int globals) {
   int isglobals = lua_rawequal(L, mod, globals);
   lua_pushnil(L);
   while (lua_next(L, mod)) {
@@ -460,17 +514,42 @@ static void names_add_fields(lua_State *L, int map, int modkey, int mod,
     if (lua_type(L, -2) == LUA_TSTRING &&
         (lua_iscfunction(L, -1) ||
          (t == LUA_TTABLE && !isglobals && !lua_rawequal(L, -1, globals))))
-      names_add(L, map, top, modkey, top - 1);
+      names_add(L, map, owner, top, modkey, top - 1);
     lua_pop(L, 1);
   }
 }
 
-/* Builds the names map (weak keys) from package.loaded at index loaded:
+/* __newindex of package.loaded: a module was just loaded (require sets it
+** with lua_setfield), so the names map is stale. A check per encode instead
+** would cost a traversal of package.loaded on every send of a table. */
+static int loaded_newindex(lua_State *L) {
+  lua_settop(L, 3);
+  lua_rawset(L, 1);
+  lua_pushnil(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &names_key);
+  return 0;
+}
+
+/* Builds the names map (weak keys) from package.loaded and pushes it:
 ** modules first, so "string" names the string table rather than _G.string
 ** would; then one level of fields. The global table is never named: it
 ** travels as GLOBALS. */
-static void names_build(lua_State *L, int loaded) {
-  int map, globals;
+static void names_build(lua_State *L) {
+  int loaded, map, globals, owner;
+  luaL_checkstack(L, 20, NULL);
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  loaded = lua_gettop(L);
+  if (!lua_istable(L, loaded)) {   /* no package library: no names */
+    lua_newtable(L);
+    lua_replace(L, loaded);
+  }
+  else if (!lua_getmetatable(L, loaded)) {  /* left alone if it has one */
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, loaded_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_setmetatable(L, loaded);
+  }
+  lua_settop(L, loaded);
   lua_newtable(L);
   map = lua_gettop(L);
   lua_createtable(L, 0, 1);
@@ -479,65 +558,42 @@ static void names_build(lua_State *L, int loaded) {
   lua_setmetatable(L, map);
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
   globals = lua_gettop(L);
+  lua_newtable(L);
+  owner = lua_gettop(L);
   lua_pushnil(L);
   while (lua_next(L, loaded)) {
     if (lua_type(L, -2) == LUA_TSTRING &&
         (lua_iscfunction(L, -1) ||
          (lua_istable(L, -1) && !lua_rawequal(L, -1, globals))))
-      names_add(L, map, lua_gettop(L), lua_gettop(L) - 1, 0);
+      names_add(L, map, owner, lua_gettop(L), lua_gettop(L) - 1, 0);
     lua_pop(L, 1);
   }
+  lua_newtable(L);
+  lua_replace(L, owner);
   lua_pushnil(L);
   while (lua_next(L, loaded)) {
     if (lua_type(L, -2) == LUA_TSTRING && lua_istable(L, -1))
-      names_add_fields(L, map, lua_gettop(L) - 1, lua_gettop(L), globals);
+      names_add_fields(L, map, owner, lua_gettop(L) - 1, lua_gettop(L),
+                       globals);
     lua_pop(L, 1);
   }
-  lua_pop(L, 1);
+  lua_settop(L, map);
+  lua_pushvalue(L, map);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &names_key);
-}
-
-/* Once per encode that meets a table or C function: rebuilds the names map
-** if package.loaded changed since (a new require). Counting its entries is
-** cheap next to copying a table, and catches modules loaded later. */
-static void names_check(Enc *e) {
-  lua_State *L = e->L;
-  CState *cs = e->cs;
-  lua_Integer n = 0;
-  int loaded;
-  e->names_checked = 1;
-  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  loaded = lua_gettop(L);
-  if (!lua_istable(L, loaded)) {
-    lua_pop(L, 1);
-    return;
-  }
-  lua_pushnil(L);
-  while (lua_next(L, loaded)) {
-    n++;
-    lua_pop(L, 1);
-  }
-  if (cs->loaded != lua_topointer(L, loaded) || cs->nloaded != n ||
-      lua_rawgetp(L, LUA_REGISTRYINDEX, &names_key) != LUA_TTABLE) {
-    lua_settop(L, loaded);
-    names_build(L, loaded);
-    cs->loaded = lua_topointer(L, loaded);
-    cs->nloaded = n;
-  }
-  lua_settop(L, loaded - 1);
+  lua_remove(L, loaded);
 }
 
 /* Writes the NAMED record of the value at idx and returns 1, or returns 0
-** if it has no name. */
-static int encode_named(Enc *e, int idx) {
+** if it has no name. rebuild: build the map anew first (a C function may
+** have been added to a module since). */
+static int encode_named(Enc *e, int idx, int rebuild) {
   lua_State *L = e->L;
   const char *s;
   size_t n;
-  if (!e->names_checked)
-    names_check(e);
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &names_key) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    return 0;
+  if (rebuild || lua_rawgetp(L, LUA_REGISTRYINDEX, &names_key) != LUA_TTABLE) {
+    if (!rebuild)
+      lua_pop(L, 1);
+    names_build(L);
   }
   lua_pushvalue(L, idx);
   if (lua_rawget(L, -2) != LUA_TSTRING) {
@@ -633,7 +689,7 @@ static void put_dump(Enc *e, int idx) {
 
 /* ---- values ---- */
 
-static void encode_value(Enc *e, int idx, const Path *p);
+static void encode_value(Enc *e, int idx, int type, const Path *p);
 
 /* Entering a table or function: bounds the recursion (and the decoder's). */
 static void enter(Enc *e, const char *tname, const Path *p) {
@@ -672,15 +728,65 @@ static void encode_string(Enc *e, int idx) {
   put(e, s, n);
 }
 
+/* Whether the table ptr is the sender's env or its VM's _G. Both are looked
+** up at the first table of the message: most messages have none. */
+static int is_globals(Enc *e, const void *ptr) {
+  lua_State *L = e->L;
+  if (e->globals == NULL) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    e->globals = lua_topointer(L, -1);
+    lua_pop(L, 1);
+    if (e->envidx != 0 && lua_type(L, e->envidx) == LUA_TTABLE)
+      e->env = lua_topointer(L, e->envidx);
+  }
+  return ptr == e->globals || ptr == e->env;
+}
+
+/* Writes the entries of the table at idx in one traversal: the run of keys
+** 1, 2, 3... that lua_next gives first (the array part) as bare values, the
+** rest as pairs; both counts are patched in at the end. */
+static void encode_entries(Enc *e, int idx, const Path *p) {
+  lua_State *L = e->L;
+  int top = lua_gettop(L);   /* key at top + 1, value at top + 2 */
+  lua_Integer narr = 0;
+  lua_Unsigned nhash = 0;
+  size_t cpos = e->len;
+  put_u32(e, 0);
+  put_u32(e, 0);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int kt = lua_type(L, top + 1);
+    if (nhash == 0 && kt == LUA_TNUMBER) {
+      int isint;
+      lua_Integer k = lua_tointegerx(L, top + 1, &isint);
+      if (isint && k == narr + 1) {
+        Path f = {p, P_INDEX, 0, k, NULL};
+        encode_value(e, top + 2, lua_type(L, top + 2), &f);
+        narr++;
+        lua_settop(L, top + 1);
+        continue;
+      }
+    }
+    {
+      Path k = {p, P_KEY, 0, 0, NULL};
+      Path f = {p, P_FIELD, top + 1, 0, NULL};
+      encode_value(e, top + 1, kt, &k);
+      encode_value(e, top + 2, lua_type(L, top + 2), &f);
+      lua_settop(L, top + 1);
+      nhash++;
+    }
+  }
+  if ((lua_Unsigned)narr > UINT32_MAX || nhash > UINT32_MAX)
+    enc_error(e, "table", "too many entries in", path_root(p));
+  patch_u32(e, cpos, (uint32_t)narr);
+  patch_u32(e, cpos + 4, (uint32_t)nhash);
+}
+
 static void encode_table(Enc *e, int idx, const Path *p) {
   lua_State *L = e->L;
   const void *ptr = lua_topointer(L, idx);
   const Slot *s;
-  lua_Integer narr, i;
-  lua_Unsigned nhash = 0;
-  size_t pos, hpos;
-  int mt;
-  if (ptr == e->env || ptr == e->globals) {
+  if (is_globals(e, ptr)) {
     put_byte(e, TAG_GLOBALS);
     return;
   }
@@ -688,50 +794,21 @@ static void encode_table(Enc *e, int idx, const Path *p) {
     put_ref(e, s);
     return;
   }
-  if (encode_named(e, idx))
+  if (encode_named(e, idx, 0))
     return;
   enter(e, "table", p);
-  pos = e->len;
-  map_add(e, ptr, ++e->nobj, 0, pos);
-  mt = lua_getmetatable(L, idx) ? lua_gettop(L) : 0;
-  put_byte(e, TAG_TABLE | (mt ? TAG_META : 0));
-  narr = (lua_Integer)lua_rawlen(L, idx);
-  put_varint(e, (lua_Unsigned)narr);
-  hpos = e->len;
-  put_u32(e, 0);
-  for (i = 1; i <= narr; i++) {
-    Path f = {p, P_INDEX, 0, i, NULL};
-    lua_rawgeti(L, idx, i);
-    encode_value(e, lua_gettop(L), &f);
-    lua_pop(L, 1);
-  }
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    int top = lua_gettop(L);
-    Path k = {p, P_KEY, 0, 0, NULL};
-    Path f = {p, P_FIELD, top - 1, 0, NULL};
-    if (lua_isinteger(L, top - 1)) {   /* already sent in the array part? */
-      lua_Integer key = lua_tointeger(L, top - 1);
-      if (key >= 1 && key <= narr) {
-        lua_pop(L, 1);
-        continue;
-      }
-    }
-    encode_value(e, top - 1, &k);
-    encode_value(e, top, &f);
-    lua_pop(L, 1);
-    nhash++;
-  }
-  if (nhash > UINT32_MAX)
-    enc_error(e, "table", "too many entries in", path_root(p));
-  e->buf[hpos] = (unsigned char)nhash;
-  e->buf[hpos + 1] = (unsigned char)(nhash >> 8);
-  e->buf[hpos + 2] = (unsigned char)(nhash >> 16);
-  e->buf[hpos + 3] = (unsigned char)(nhash >> 24);
-  if (mt) {
+  map_add(e, ptr, ++e->nobj, 0, e->len);
+  if (lua_getmetatable(L, idx)) {
     Path m = {p, P_META, 0, 0, NULL};
-    encode_value(e, mt, &m);
+    int mt = lua_gettop(L);
+    put_byte(e, TAG_TABLE | TAG_META);
+    encode_entries(e, idx, p);
+    encode_value(e, mt, LUA_TTABLE, &m);
     lua_pop(L, 1);
+  }
+  else {
+    put_byte(e, TAG_TABLE);
+    encode_entries(e, idx, p);
   }
   e->depth--;
 }
@@ -751,7 +828,7 @@ static void encode_upvalue(Enc *e, int f, int i, unsigned ord, size_t pos,
     return;
   }
   map_add(e, id, ord, (unsigned)i, pos);
-  encode_value(e, lua_gettop(L), p);
+  encode_value(e, lua_gettop(L), lua_type(L, -1), p);
 }
 
 static void encode_function(Enc *e, int idx, const Path *p) {
@@ -780,6 +857,19 @@ static void encode_function(Enc *e, int idx, const Path *p) {
   e->depth--;
 }
 
+/* A C function travels by name. The names map may predate the function
+** (added to a module after its require): if so, one rebuild per encode. */
+static void encode_cfunction(Enc *e, int idx, const Path *p) {
+  if (encode_named(e, idx, 0))
+    return;
+  if (!e->names_rebuilt) {
+    e->names_rebuilt = 1;
+    if (encode_named(e, idx, 1))
+      return;
+  }
+  enc_error(e, "C function", NULL, p);
+}
+
 static void encode_object(Enc *e, int idx, const Path *p) {
   CState *cs = e->cs;
   lugo_obj *o;
@@ -801,9 +891,9 @@ static void encode_object(Enc *e, int idx, const Path *p) {
   put_byte(e, flags);
 }
 
-static void encode_value(Enc *e, int idx, const Path *p) {
+static void encode_value(Enc *e, int idx, int type, const Path *p) {
   lua_State *L = e->L;
-  switch (lua_type(L, idx)) {
+  switch (type) {
     case LUA_TNIL:
       put_byte(e, TAG_NIL);
       break;
@@ -820,10 +910,10 @@ static void encode_value(Enc *e, int idx, const Path *p) {
       encode_table(e, idx, p);
       break;
     case LUA_TFUNCTION:
-      if (!lua_iscfunction(L, idx))
+      if (lua_iscfunction(L, idx))
+        encode_cfunction(e, idx, p);
+      else
         encode_function(e, idx, p);
-      else if (!encode_named(e, idx))
-        enc_error(e, "C function", NULL, p);
       break;
     case LUA_TUSERDATA:
       encode_object(e, idx, p);
@@ -832,7 +922,7 @@ static void encode_value(Enc *e, int idx, const Path *p) {
       enc_error(e, "light userdata", NULL, p);
       break;
     default:
-      enc_error(e, luaL_typename(L, idx), NULL, p);
+      enc_error(e, lua_typename(L, type), NULL, p);
       break;
   }
 }
@@ -846,7 +936,10 @@ void codec_encode(lua_State *L, int first, int n, int env, const char *what,
   msg->heap = NULL;
   msg->objs = NULL;
   msg->nobjs = 0;
-  first = lua_absindex(L, first);
+  if (first < 0 && first > LUA_REGISTRYINDEX)
+    first += base + 1;
+  if (env < 0 && env > LUA_REGISTRYINDEX)
+    env += base + 1;
   luaL_checkstack(L, 8, "lugo: too many values");
   e.L = L;
   e.msg = msg;
@@ -854,17 +947,15 @@ void codec_encode(lua_State *L, int first, int n, int env, const char *what,
   e.len = 0;
   e.cap = CODEC_INLINE;
   e.what = what ? what : "value #%d";
-  e.env = (env != 0 && lua_istable(L, env)) ? lua_topointer(L, env) : NULL;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
-  e.globals = lua_topointer(L, -1);
-  lua_pop(L, 1);
+  e.envidx = env;
+  e.env = e.globals = NULL;
   e.nobj = 0;
   e.depth = 0;
-  e.names_checked = 0;
+  e.names_rebuilt = 0;
   e.cs = cstate_open(L);   /* stays on the stack as an anchor */
   for (i = 0; i < n; i++) {
     Path root = {NULL, P_ROOT, i + 1, 0, NULL};
-    encode_value(&e, first + i, &root);
+    encode_value(&e, first + i, lua_type(L, first + i), &root);
   }
   msg->len = e.len;
   if (e.buf != msg->inline_buf) {
@@ -994,10 +1085,11 @@ static void decode_table(Dec *d, int tag) {
   lua_Unsigned narr, nhash, i;
   int t;
   enter_dec(d);
-  narr = get_varint(d);
+  narr = get_u32(d);
   nhash = get_u32(d);
   /* each entry takes a byte at least: no huge tables from a few bytes */
-  if (narr > left(d) || nhash > left(d) / 2 || narr > INT_MAX)
+  if (narr > left(d) || nhash > left(d) / 2 || narr > INT_MAX ||
+      nhash > INT_MAX)
     corrupt(d, "bad table size");
   lua_createtable(L, (int)narr, (int)nhash);
   t = lua_gettop(L);
@@ -1075,6 +1167,8 @@ static void decode_function(Dec *d, int tag) {
     lua_pop(L, 1);
     corrupt(d, "bad function");
   }
+  lua_pushliteral(L, "");   /* lua_load never runs the collector: this does */
+  lua_pop(L, 1);
   f = lua_gettop(L);
   keep(d, tag);
   lua_pushvalue(L, f);
@@ -1086,10 +1180,55 @@ static void decode_function(Dec *d, int tag) {
     }
     else {
       decode_value(d);
-      lua_setupvalue(L, f, i);
+      if (lua_setupvalue(L, f, i) == NULL)
+        corrupt(d, "bad upvalue");
     }
   }
   d->depth--;
+}
+
+/* Raises "lugo: cannot resolve 'mod[.field]' (why)". */
+static void unresolved(Dec *d, const char *mod, size_t mlen,
+                       const char *field, size_t flen, const char *why) {
+  lua_State *L = d->L;
+  lua_pushlstring(L, mod, mlen);
+  if (field != NULL) {
+    lua_pushliteral(L, ".");
+    lua_pushlstring(L, field, flen);
+    lua_concat(L, 3);
+  }
+  luaL_error(L, "lugo: cannot resolve '%s' (%s)", lua_tostring(L, -1), why);
+}
+
+/* Pushes package.loaded[mod] of the receiver, requiring mod if it is not
+** loaded: a goroutine's VM has not run its creator's requires (package.path
+** travels with lugo.go so that require finds the same file). */
+static void push_module(Dec *d, const char *mod, size_t mlen) {
+  lua_State *L = d->L;
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_pushlstring(L, mod, mlen);
+  if (lua_istable(L, -2)) {
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+  }
+  else
+    lua_pushnil(L);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    lua_pushliteral(L, "require");
+    lua_rawget(L, -2);
+    lua_remove(L, -2);
+    if (!lua_isfunction(L, -1))
+      unresolved(d, mod, mlen, NULL, 0, "not loaded in the receiving state");
+    lua_pushvalue(L, -2);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+      const char *msg = lua_tostring(L, -1);
+      unresolved(d, mod, mlen, NULL, 0, msg ? msg : "require failed");
+    }
+  }
+  lua_replace(L, -3);
+  lua_pop(L, 1);
 }
 
 /* Pushes package.loaded[mod][field] of the receiver; raises if absent. */
@@ -1109,33 +1248,18 @@ static void decode_named(Dec *d) {
     field = (const char *)d->p;
     d->p += flen;
   }
-  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  if (!lua_istable(L, -1))
-    lua_pushnil(L);
-  else {
-    lua_pushlstring(L, mod, mlen);
+  push_module(d, mod, mlen);
+  if (field == NULL)
+    return;
+  if (lua_istable(L, -1)) {
+    lua_pushlstring(L, field, flen);
     lua_rawget(L, -2);
-    if (field != NULL) {
-      if (lua_istable(L, -1)) {
-        lua_pushlstring(L, field, flen);
-        lua_rawget(L, -2);
-      }
-      else
-        lua_pushnil(L);
-      lua_remove(L, -2);
-    }
+    lua_remove(L, -2);
   }
-  if (lua_isnil(L, -1)) {
-    lua_pushlstring(L, mod, mlen);
-    if (field != NULL) {
-      lua_pushliteral(L, ".");
-      lua_pushlstring(L, field, flen);
-      lua_concat(L, 3);
-    }
-    luaL_error(L, "lugo: cannot resolve '%s' (not loaded in the receiving "
-                  "state)", lua_tostring(L, -1));
-  }
-  lua_remove(L, -2);
+  else
+    lua_pushnil(L);
+  if (lua_isnil(L, -1))
+    unresolved(d, mod, mlen, field, flen, "absent in the receiving state");
 }
 
 static void decode_object(Dec *d) {
@@ -1235,6 +1359,51 @@ int codec_decode(lua_State *L, const codec_msg *msg, int env) {
     n++;
   }
   lua_remove(L, d.refs);
+  return n;
+}
+
+/* }====================================================== */
+
+/*
+** {======================================================
+** Decoding a message the caller hands over
+** =======================================================
+*/
+
+static int box_gc(lua_State *L) {
+  codec_free((codec_msg *)lua_touserdata(L, 1));
+  return 0;
+}
+
+/* Registry key of the metatable of message boxes. */
+static const char box_meta_key = 0;
+
+int codec_decode_owned(lua_State *L, codec_msg *msg, int env) {
+  if (msg->len <= CODEC_INLINE && msg->nobjs == 0) {
+    /* Nothing to leak if decoding raises: no heap bytes, no objects. */
+    int n = codec_decode(L, msg, env);
+    codec_free(msg);
+    return n;
+  }
+  /* Decoding may raise (a module that fails to load): park the message in
+  ** a box that the collector frees if we never get back here. */
+  env = env ? lua_absindex(L, env) : 0;
+  codec_msg *box = lua_newuserdatauv(L, sizeof *box, 0);
+  *box = *msg;
+  memset(msg, 0, sizeof *msg);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &box_meta_key) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushcfunction(L, box_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &box_meta_key);
+  }
+  lua_setmetatable(L, -2);
+  int boxidx = lua_gettop(L);
+  int n = codec_decode(L, box, env);
+  codec_free(box);
+  lua_remove(L, boxidx);
   return n;
 }
 

@@ -24,8 +24,9 @@ typedef struct codec_msg {
 
 /* Encodes the n values at stack index first..first+n-1 into msg, which must
 ** be uninitialised or freed. env is the stack index of the sender's global
-** table (a function's _ENV upvalue equal to it travels as "the receiver's
-** globals"). what names the values in error messages: "argument #%d",
+** table, or 0: that table and the VM's _G travel as "the receiver's
+** globals", wherever met (a function's _ENV upvalue, a value, a field).
+** what names the values in error messages: "argument #%d",
 ** "value sent"... as a printf format taking the 1-based position (%d).
 ** On a value that cannot cross, raises
 ** "lugo: cannot transfer <type> (<where>)" and leaves msg freed. */
@@ -33,9 +34,16 @@ void codec_encode(lua_State *L, int first, int n, int env, const char *what,
                   codec_msg *msg);
 
 /* Decodes msg, pushing its values; returns how many. env is the stack index
-** of the receiver's global table. A corrupt or truncated msg raises a Lua
-** error ("lugo: corrupt message ..."), never crashes. msg is not freed. */
+** of the receiver's global table (0: the VM's _G). A corrupt or truncated
+** msg raises a Lua error ("lugo: corrupt message (...)"), never crashes. A
+** module named in msg but not loaded here is required (it may run Lua code);
+** if that fails, or a field is absent, raises "lugo: cannot resolve 'mod.f'
+** (...)". msg is not freed, also when this raises: the caller owns it. */
 int codec_decode(lua_State *L, const codec_msg *msg, int env);
+
+/* Like codec_decode, but takes msg over: it is freed (and zeroed) whether
+** decoding succeeds or raises. */
+int codec_decode_owned(lua_State *L, codec_msg *msg, int env);
 
 /* Releases msg's buffer and object references; safe on a zeroed msg. */
 void codec_free(codec_msg *msg);

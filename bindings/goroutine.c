@@ -129,6 +129,21 @@ static void gor_free(goroutine *g) {
   free(g);
 }
 
+/* "source:line" of the nearest Lua function calling us (pcall(lugo.go, f)
+** puts a C frame in between). */
+static char *where_called(lua_State *L) {
+  lua_Debug ar;
+  for (int level = 1; lua_getstack(L, level, &ar); level++) {
+    lua_getinfo(L, "Sl", &ar);
+    if (ar.currentline > 0) {
+      char buf[LUA_IDSIZE + 32];
+      snprintf(buf, sizeof buf, "%s:%d", ar.short_src, ar.currentline);
+      return strdup(buf);
+    }
+  }
+  return strdup("?");
+}
+
 int gor_l_go(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   int n = lua_gettop(L);
@@ -142,13 +157,7 @@ int gor_l_go(lua_State *L) {
     return luaL_error(L, "lugo.go: out of memory");
   }
   g->start = start;
-  luaL_where(L, 1);
-  size_t len;
-  const char *where = lua_tolstring(L, -1, &len);
-  while (len > 0 && (where[len - 1] == ' ' || where[len - 1] == ':'))
-    len--;                    /* luaL_where gives "src:line: " */
-  g->created_at = strndup(where, len);
-  lua_pop(L, 1);
+  g->created_at = where_called(L);
   g->path = dup_field(L, "path");
   g->cpath = dup_field(L, "cpath");
   g->task.kind = TASK_GOROUTINE;
@@ -172,8 +181,7 @@ static int gor_entry(lua_State *L) {
   goroutine *g = lua_touserdata(L, 1);
   lua_settop(L, 0);
   lua_rawgeti(L, LUA_REGISTRYINDEX, g->env_ref);
-  int n = codec_decode(L, &g->start, 1);
-  codec_free(&g->start);
+  int n = codec_decode_owned(L, &g->start, 1);
   lua_remove(L, 1);
   lua_callk(L, n - 1, 0, 0, entry_done);
   return 0;

@@ -32,7 +32,9 @@ static int l_chan(lua_State *L) {
     int isint;
     cap = lua_tointegerx(L, 1, &isint);
     if (lua_type(L, 1) != LUA_TNUMBER || !isint || cap < 0)
-      return luaL_argerror(L, 1, "capacity must be an integer >= 0");
+      /* Not luaL_argerror: through pcall it would name 'lugo.chan'. */
+      return luaL_error(L, "bad argument #1 to 'chan' (capacity must be an "
+                        "integer >= 0, got %s)", luaL_tolstring(L, 1, NULL));
   }
   chan *c = chan_new((size_t)cap, sizeof(codec_msg), drop_msg);
   if (!c) return luaL_error(L, "lugo.chan: out of memory");
@@ -81,8 +83,7 @@ static int push_received(lua_State *L, codec_msg *slot, int ok) {
   }
   gor_push_env(L);
   int env = lua_gettop(L);
-  int n = codec_decode(L, slot, env);
-  codec_free(slot);
+  int n = codec_decode_owned(L, slot, env);
   if (n == 0) lua_pushnil(L);
   lua_remove(L, env);
   lua_pushboolean(L, 1);

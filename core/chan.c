@@ -2,26 +2,11 @@
 ** Invariants (under mu): at least one of sendq and recvq is empty; a waiting
 ** receiver implies an empty buffer; a waiting sender implies a full one. */
 #include "chan.h"
+#include "chan_impl.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct chan {
-  lugo_obj obj;
-  pthread_mutex_t mu;
-  size_t cap, elemsize;
-  size_t count;             /* values in buf */
-  size_t recvx;             /* next slot to receive from */
-  unsigned char *buf;       /* cap * elemsize bytes, ring */
-  bool closed;
-  waitq recvq, sendq;
-  void (*drop)(void *elem);
-};
-
-static unsigned char *slot(chan *c, size_t i) {
-  return c->buf + ((c->recvx + i) % c->cap) * c->elemsize;
-}
 
 static void chan_destroy(lugo_obj *o) {
   chan *c = (chan *)o;
@@ -55,41 +40,38 @@ static chan_status park_on(waitq *q, waiter *w, sched_task *task, void *elem) {
   w->task = task;
   w->elem = elem;
   w->success = false;
+  w->fired = false;
   w->sel_done = NULL;
   waitq_push(q, w);
   return CHAN_PARKED;
 }
 
-chan_status chan_send(chan *c, void *elem, sched_task *task, waiter *w) {
-  pthread_mutex_lock(&c->mu);
-  if (c->closed) {
-    pthread_mutex_unlock(&c->mu);
-    return CHAN_CLOSED;
-  }
+/* Wakes the waiter a locked operation completed, once the lock is gone. */
+static void wake(waiter *w) {
+  if (w) sched_wake(w->task);
+}
+
+chan_status chan_trysend_locked(chan *c, void *elem, waiter **woken) {
+  *woken = NULL;
+  if (c->closed) return CHAN_CLOSED;
   waiter *r = waitq_pop(&c->recvq);
   if (r) {
     /* Hand the value straight to the waiting receiver. */
     memcpy(r->elem, elem, c->elemsize);
     r->success = true;
-    pthread_mutex_unlock(&c->mu);
-    sched_wake(r->task);
+    *woken = r;
     return CHAN_OK;
   }
   if (c->count < c->cap) {
     memcpy(slot(c, c->count), elem, c->elemsize);
     c->count++;
-    pthread_mutex_unlock(&c->mu);
     return CHAN_OK;
   }
-  if (!task) {
-    pthread_mutex_unlock(&c->mu);
-    return CHAN_WOULDBLOCK;
-  }
-  return park_on(&c->sendq, w, task, elem);
+  return CHAN_WOULDBLOCK;
 }
 
-chan_status chan_recv(chan *c, void *out, sched_task *task, waiter *w) {
-  pthread_mutex_lock(&c->mu);
+chan_status chan_tryrecv_locked(chan *c, void *out, waiter **woken) {
+  *woken = NULL;
   waiter *s = waitq_pop(&c->sendq);
   if (s) {
     if (c->cap == 0) {
@@ -102,26 +84,38 @@ chan_status chan_recv(chan *c, void *out, sched_task *task, waiter *w) {
       c->recvx = (c->recvx + 1) % c->cap;
     }
     s->success = true;
-    pthread_mutex_unlock(&c->mu);
-    sched_wake(s->task);
+    *woken = s;
     return CHAN_OK;
   }
   if (c->count > 0) {
     memcpy(out, slot(c, 0), c->elemsize);
     c->recvx = (c->recvx + 1) % c->cap;
     c->count--;
-    pthread_mutex_unlock(&c->mu);
     return CHAN_OK;
   }
-  if (c->closed) {
-    pthread_mutex_unlock(&c->mu);
-    return CHAN_CLOSED;
-  }
-  if (!task) {
-    pthread_mutex_unlock(&c->mu);
-    return CHAN_WOULDBLOCK;
-  }
-  return park_on(&c->recvq, w, task, out);
+  return c->closed ? CHAN_CLOSED : CHAN_WOULDBLOCK;
+}
+
+chan_status chan_send(chan *c, void *elem, sched_task *task, waiter *w) {
+  waiter *woken;
+  pthread_mutex_lock(&c->mu);
+  chan_status st = chan_trysend_locked(c, elem, &woken);
+  if (st == CHAN_WOULDBLOCK && task)
+    return park_on(&c->sendq, w, task, elem);
+  pthread_mutex_unlock(&c->mu);
+  wake(woken);
+  return st;
+}
+
+chan_status chan_recv(chan *c, void *out, sched_task *task, waiter *w) {
+  waiter *woken;
+  pthread_mutex_lock(&c->mu);
+  chan_status st = chan_tryrecv_locked(c, out, &woken);
+  if (st == CHAN_WOULDBLOCK && task)
+    return park_on(&c->recvq, w, task, out);
+  pthread_mutex_unlock(&c->mu);
+  wake(woken);
+  return st;
 }
 
 chan_status chan_close(chan *c) {

@@ -33,6 +33,7 @@ struct sched_worker {
   uv_async_t wakeup;            /* the only cross-thread call into the loop */
   runq newq;                    /* new tasks: owner puts, anyone steals */
   task_list local;              /* started, runnable; owner only */
+  task_list yielded;            /* gave way (lugo.yield); owner only */
   sched_task *runnext;          /* woken by the running task; owner only */
   sched_task *current;          /* running task; owner only */
   unsigned tick;                /* owner only */
@@ -198,8 +199,10 @@ static sched_task *find_work(sched_worker *w) {
   sched_task *t;
   if (++w->tick % FAIRNESS_TICKS == 0) {
     inbox_drain(w);
+    if ((t = list_pop(&w->yielded)) != NULL) return t;
     if ((t = global_get(w)) != NULL) return t;
     if ((t = list_pop(&w->local)) != NULL) return t;
+    if ((t = runq_get(&w->newq)) != NULL) return t;
   }
   if ((t = w->runnext) != NULL) {
     w->runnext = NULL;
@@ -210,7 +213,10 @@ static sched_task *find_work(sched_worker *w) {
   if ((t = list_pop(&w->local)) != NULL) return t;
   if ((t = runq_get(&w->newq)) != NULL) return t;
   if ((t = global_get(w)) != NULL) return t;
-  return steal(w);
+  if ((t = steal(w)) != NULL) return t;
+  /* Last: tasks that yielded let everything else go first, as Go's Gosched
+  ** puts them behind the global queue; the fairness tick bounds the wait. */
+  return list_pop(&w->yielded);
 }
 
 /* Could a parking worker find something? Reads only shared state. */
@@ -257,7 +263,7 @@ static void run_task(sched_worker *w, sched_task *t) {
       atomic_fetch_sub(&S.live, 1);
       break;
     case RUN_YIELDED:
-      list_push(&w->local, t);
+      list_push(&w->yielded, t);
       break;
     case RUN_PARKED:
       if (t->unlock) {

@@ -59,6 +59,7 @@ bool wg_wait(waitgroup *wg, sched_task *task, waiter *w) {
   w->task = task;
   w->elem = NULL;
   w->success = false;
+  w->fired = false;
   w->sel_done = NULL;
   waitq_push(&wg->waiters, w);
   return false;

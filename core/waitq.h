@@ -15,6 +15,7 @@ typedef struct waiter {
   sched_task *task;            /* who to wake */
   void *elem;                  /* send: the value offered; recv: the slot */
   bool success;                /* set by the waker: a value moved (not closed) */
+  bool fired;                  /* select: this case won (set under the lock) */
   atomic_int *sel_done;        /* select: shared flag, first waker CASes 0->1 */
   int case_index;              /* select: which case this waiter stands for */
   void *obj;                   /* select: the channel this waiter is queued on */
@@ -37,6 +38,11 @@ static inline void waitq_remove(waitq *q, waiter *w) {
   w->next = w->prev = NULL;
 }
 
+/* Is w in q? Only meaningful under q's lock. */
+static inline bool waitq_contains(waitq *q, waiter *w) {
+  return w->prev != NULL || q->first == w;
+}
+
 /* Removes and returns the first waiter that can still be woken: a select
 ** waiter whose select another case already won is dropped on the way. */
 static inline waiter *waitq_pop(waitq *q) {
@@ -47,6 +53,7 @@ static inline waiter *waitq_pop(waitq *q) {
       int expected = 0;
       if (!atomic_compare_exchange_strong(w->sel_done, &expected, 1))
         continue;
+      w->fired = true;
     }
     return w;
   }

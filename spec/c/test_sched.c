@@ -1,0 +1,461 @@
+/* test_sched.c: checks core/sched.c (with core/runq.c) through its hooks:
+** 100,000 tasks spawned from outside threads and from within tasks (two
+** levels deep, in bursts that overflow a worker's ring), some yielding a
+** few times, must each run to completion exactly once, always on the worker
+** that started them, and sched_live() must return to 0; then parked tasks
+** woken by an outside thread, and by a waker task on the workers, must run
+** again on their owner. Exits 0 on success, 1 after any failure.
+**
+**   gcc -std=gnu11 -O2 -pthread core/sched.c core/runq.c core/chan.c \
+**       core/waitgroup.c spec/c/test_sched.c -luv -o t && ./t
+**
+** The scheduler is a process-wide singleton: one hook, dispatching on a
+** per-task function pointer. */
+
+#include "../../core/sched.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static atomic_int failures;
+
+static void check(int ok, const char *what, const char *file, int line) {
+  if (!ok) {
+    fprintf(stderr, "%s:%d: FAILED: %s\n", file, line, what);
+    atomic_fetch_add(&failures, 1);
+  }
+}
+
+#define CHECK(c) check((c) != 0, #c, __FILE__, __LINE__)
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void nap(void) {
+  struct timespec ts = {0, 200000};  /* 0.2 ms */
+  nanosleep(&ts, NULL);
+}
+
+static void on_alarm(int sig) {
+  (void)sig;
+  static const char msg[] = "test_sched.c: FAILED: timed out (hang?)\n";
+  (void)!write(2, msg, sizeof msg - 1);
+  _exit(1);
+}
+
+#define NWORKERS 2
+
+/* ---- the hook -------------------------------------------------------- */
+
+typedef struct stask stask;
+struct stask {
+  sched_task task;                        /* first member */
+  run_result (*fn)(stask *t, sched_worker *w);
+  sched_worker *first;                    /* worker of the first run */
+  atomic_int runs;                        /* hook calls */
+  atomic_int done;                        /* RUN_DONE reported */
+  int yields;                             /* RUN_YIELDED before done */
+  int kind;                               /* spawn tree: see spawn_tree */
+  int rounds;                             /* wake test: parks left */
+};
+
+typedef struct vm_info {
+  sched_worker *w;
+  int index;
+  atomic_long runs;                       /* tasks first run here */
+} vm_info;
+
+static vm_info vms[NWORKERS];
+static atomic_int workers_started, owner_errors, ctx_errors;
+
+static void *hook_worker_start(sched_worker *w, int index) {
+  if (index < 0 || index >= NWORKERS) {
+    fprintf(stderr, "worker index %d out of range\n", index);
+    abort();
+  }
+  CHECK(sched_current() == w);
+  CHECK(sched_running() == NULL);
+  vms[index].w = w;
+  vms[index].index = index;
+  atomic_fetch_add(&workers_started, 1);
+  return &vms[index];
+}
+
+static run_result hook_run(sched_worker *w, void *vm, sched_task *t) {
+  stask *s = (stask *)t;
+  vm_info *v = vm;
+  if (v->w != w) atomic_fetch_add(&ctx_errors, 1);
+  if (sched_current() != w || sched_running() != t) atomic_fetch_add(&ctx_errors, 1);
+  if (t->kind != TASK_GOROUTINE) atomic_fetch_add(&ctx_errors, 1);
+  if (t->owner == NULL) {
+    t->owner = w;
+    s->first = w;
+    atomic_fetch_add_explicit(&v->runs, 1, memory_order_relaxed);
+  } else if (t->owner != w || s->first != w) {
+    atomic_fetch_add(&owner_errors, 1);
+  }
+  atomic_fetch_add_explicit(&s->runs, 1, memory_order_relaxed);
+  run_result r = s->fn(s, w);
+  if (r == RUN_DONE) atomic_fetch_add(&s->done, 1);
+  return r;
+}
+
+static const sched_hooks hooks = {hook_worker_start, hook_run};
+
+/* Tasks a failed test lost for good: later tests wait for this, not 0. */
+static long live_base = 0;
+
+/* Waits for the live count to drop to live_base: fails after `seconds`, or
+** after 10 s without any progress (lost tasks, not a slow machine). */
+static bool wait_live_zero(double seconds) {
+  double start = now(), end = start + seconds, last_change = start;
+  long last = sched_live();
+  while (last != live_base) {
+    double t = now();
+    if (t > end || t - last_change > 10) {
+      fprintf(stderr, "sched_live() still %ld (expected %ld) after %.0f s%s\n", last,
+              live_base, t - start, t > end ? "" : ", no progress for 10 s");
+      return false;
+    }
+    nap();
+    long n = sched_live();
+    if (n != last) last_change = now();
+    last = n;
+  }
+  return true;
+}
+
+/* ---- spawn storm ----------------------------------------------------- */
+
+/* 100,000 tasks: the main thread and a helper thread spawn leaves and
+** "parents"; a parent spawns MIDS mids and PLEAVES leaves; a mid spawns
+** MLEAVES leaves in one burst, more than a worker's ring holds, so the ring
+** overflows into the global queue. */
+#define TOTAL 100000
+#define NPARENTS 50
+#define MIDS 3
+#define MLEAVES 300
+#define PLEAVES 96
+#define PER_PARENT (1 + MIDS * (1 + MLEAVES) + PLEAVES)      /* 1000 */
+#define OUTSIDE_LEAVES (TOTAL - NPARENTS * PER_PARENT)        /* 50000 */
+#define HELPER_LEAVES 20000
+
+enum { K_LEAF, K_MID, K_PARENT };
+
+static stask *pool;
+static atomic_long pool_next;
+
+static stask *new_task(int kind);
+
+static void busy(void) {
+  volatile unsigned x = 0;
+  for (int i = 0; i < 300; i++) x += (unsigned)i;
+}
+
+static run_result storm_fn(stask *s, sched_worker *w) {
+  (void)w;
+  busy();
+  if (s->yields > 0) {
+    s->yields--;
+    return RUN_YIELDED;
+  }
+  if (s->kind == K_PARENT) {
+    for (int i = 0; i < MIDS; i++) sched_spawn(&new_task(K_MID)->task);
+    for (int i = 0; i < PLEAVES; i++) sched_spawn(&new_task(K_LEAF)->task);
+  } else if (s->kind == K_MID) {
+    for (int i = 0; i < MLEAVES; i++) sched_spawn(&new_task(K_LEAF)->task);
+  }
+  return RUN_DONE;
+}
+
+static stask *new_task(int kind) {
+  long i = atomic_fetch_add(&pool_next, 1);
+  if (i >= TOTAL) {
+    fprintf(stderr, "test_sched.c: more than %d tasks made\n", TOTAL);
+    _exit(1);
+  }
+  stask *s = &pool[i];
+  s->fn = storm_fn;
+  s->kind = kind;
+  s->yields = i % 5 == 0 ? (int)(i % 4) + 1 : 0;  /* a fifth yield 1..4 times */
+  s->task.kind = TASK_GOROUTINE;
+  return s;
+}
+
+static void *helper_spawner(void *arg) {
+  (void)arg;
+  CHECK(sched_current() == NULL);
+  for (int i = 0; i < HELPER_LEAVES; i++) sched_spawn(&new_task(K_LEAF)->task);
+  return NULL;
+}
+
+static void test_spawn_storm(void) {
+  double t0 = now();
+  pool = calloc(TOTAL, sizeof *pool);
+  CHECK(!sched_started());
+  CHECK(sched_live() == 0);
+  pthread_t helper;
+  CHECK(pthread_create(&helper, NULL, helper_spawner, NULL) == 0);
+  /* parents interleaved with the leaves, so trees grow while leaves flow */
+  int step = (OUTSIDE_LEAVES - HELPER_LEAVES) / NPARENTS;
+  for (int i = 0, p = 0; i < OUTSIDE_LEAVES - HELPER_LEAVES; i++) {
+    if (i % step == 0 && p < NPARENTS) {
+      sched_spawn(&new_task(K_PARENT)->task);
+      p++;
+    }
+    sched_spawn(&new_task(K_LEAF)->task);
+  }
+  CHECK(sched_started());
+  CHECK(sched_workers() == NWORKERS);
+  pthread_join(helper, NULL);
+  bool drained = wait_live_zero(30);
+  CHECK(drained);
+  CHECK(atomic_load(&pool_next) == TOTAL);
+
+  long never = 0, twice = 0, wrong_runs = 0, kinds[3] = {0, 0, 0};
+  long expect_runs = 0, runs = 0;
+  for (long i = 0; i < atomic_load(&pool_next); i++) {
+    stask *s = &pool[i];
+    int d = atomic_load(&s->done);
+    if (d == 0) never++;
+    if (d > 1) twice++;
+    int want = 1 + (i % 5 == 0 ? (int)(i % 4) + 1 : 0);
+    if (d == 1 && atomic_load(&s->runs) != want) wrong_runs++;
+    expect_runs += want;
+    runs += atomic_load(&s->runs);
+    kinds[s->kind]++;
+  }
+  if (never || twice || wrong_runs)
+    fprintf(stderr, "storm: %ld never done, %ld done twice, %ld with wrong run counts\n",
+            never, twice, wrong_runs);
+  CHECK(never == 0);
+  CHECK(twice == 0);
+  CHECK(wrong_runs == 0);
+  CHECK(runs == expect_runs);
+  CHECK(kinds[K_PARENT] == NPARENTS);
+  CHECK(kinds[K_MID] == NPARENTS * MIDS);
+  CHECK(kinds[K_LEAF] == TOTAL - NPARENTS * (1 + MIDS));
+  CHECK(atomic_load(&owner_errors) == 0);
+  CHECK(atomic_load(&ctx_errors) == 0);
+
+  long per[NWORKERS];
+  printf("  storm: %ld tasks made (%ld hook runs) in %.2f s; first runs per worker:",
+         atomic_load(&pool_next), runs, now() - t0);
+  for (int i = 0; i < NWORKERS; i++) {
+    per[i] = atomic_load(&vms[i].runs);
+    printf(" %ld", per[i]);
+  }
+  printf("\n");
+  if (drained) CHECK(per[0] + per[1] == TOTAL);
+  if (per[0] == 0 || per[1] == 0)  /* soft: noisy machines */
+    printf("  NOTE: one worker ran no task: work was not spread\n");
+  if (drained) {
+    free(pool);
+  } else {
+    /* lost tasks never run: keep the pool, let the other tests go on */
+    live_base = sched_live();
+  }
+}
+
+/* ---- wake: parked tasks run again on their owner -------------------- */
+
+/* A task parks by queueing itself on a shared list under park_mu and
+** returning RUN_PARKED with unlock = unlock park_mu: the worker releases the
+** lock once the task is off its stack, so a waker that sees the task on the
+** list can wake it (park-commit). */
+static pthread_mutex_t park_mu = PTHREAD_MUTEX_INITIALIZER;
+static stask *park_list[4096];
+static int park_len;
+static atomic_int wake_done, wake_order_errors;
+static atomic_long wakes_same, wakes_cross;  /* by a task: owner == waker's? */
+
+static void unlock_park_mu(void *arg) {
+  pthread_mutex_unlock(arg);
+}
+
+static run_result waker_target_fn(stask *s, sched_worker *w) {
+  (void)w;
+  if (atomic_load_explicit(&s->runs, memory_order_relaxed) == 1) {
+    /* first run: hold the worker a little so the other one steals some */
+    double end = now() + 50e-6;
+    while (now() < end) {}
+  }
+  if (s->rounds == 0) {
+    atomic_fetch_add(&wake_done, 1);
+    return RUN_DONE;
+  }
+  s->rounds--;
+  pthread_mutex_lock(&park_mu);
+  if (park_len >= 4096) abort();
+  park_list[park_len++] = s;
+  s->task.unlock = unlock_park_mu;
+  s->task.unlock_arg = &park_mu;
+  return RUN_PARKED;  /* park_mu stays locked until the worker unlocks it */
+}
+
+/* Takes every parked task off the list and wakes it (after the unlock:
+** never wake while holding a lock the woken task's owner may need). */
+static int wake_all_parked(void) {
+  stask *batch[4096];
+  pthread_mutex_lock(&park_mu);
+  int n = park_len;
+  memcpy(batch, park_list, (size_t)n * sizeof *batch);
+  park_len = 0;
+  pthread_mutex_unlock(&park_mu);
+  for (int i = 0; i < n; i++) {
+    if (batch[i]->task.unlock != NULL) atomic_fetch_add(&wake_order_errors, 1);
+    if (sched_current())
+      atomic_fetch_add(batch[i]->task.owner == sched_current() ? &wakes_same : &wakes_cross, 1);
+    sched_wake(&batch[i]->task);
+  }
+  return n;
+}
+
+static run_result waker_task_fn(stask *s, sched_worker *w) {
+  (void)w;
+  (void)s;
+  wake_all_parked();
+  if (atomic_load(&wake_done) == s->rounds) return RUN_DONE;  /* rounds = K */
+  return RUN_YIELDED;
+}
+
+static void test_wake(int k, int rounds, bool from_task) {
+  double t0 = now();
+  stask *ts = calloc((size_t)k + 1, sizeof *ts);
+  atomic_store(&wake_done, 0);
+  atomic_store(&wake_order_errors, 0);
+  atomic_store(&wakes_same, 0);
+  atomic_store(&wakes_cross, 0);
+  long before[NWORKERS];
+  for (int i = 0; i < NWORKERS; i++) before[i] = atomic_load(&vms[i].runs);
+  for (int i = 0; i < k; i++) {
+    ts[i].fn = waker_target_fn;
+    ts[i].rounds = rounds;
+    sched_spawn(&ts[i].task);
+  }
+  long wakes = 0;
+  if (from_task) {
+    stask *waker = &ts[k];
+    waker->fn = waker_task_fn;
+    waker->rounds = k;
+    sched_spawn(&waker->task);
+  } else {
+    double end = now() + 30;
+    while (atomic_load(&wake_done) < k && now() < end) {
+      int n = wake_all_parked();
+      wakes += n;
+      if (n == 0) nap();
+    }
+  }
+  CHECK(wait_live_zero(30));
+  CHECK(atomic_load(&wake_done) == k);
+  CHECK(atomic_load(&wake_order_errors) == 0);
+  pthread_mutex_lock(&park_mu);
+  CHECK(park_len == 0);
+  pthread_mutex_unlock(&park_mu);
+  long bad_runs = 0;
+  for (int i = 0; i < k; i++) {
+    if (atomic_load(&ts[i].runs) != rounds + 1) bad_runs++;
+    CHECK(atomic_load(&ts[i].done) == 1);
+    CHECK(ts[i].task.owner == ts[i].first && ts[i].first != NULL);
+  }
+  CHECK(bad_runs == 0);
+  if (!from_task) CHECK(wakes == (long)k * rounds);
+  CHECK(atomic_load(&owner_errors) == 0);
+  CHECK(atomic_load(&ctx_errors) == 0);
+  printf("  wake from %s: %d tasks x %d parks in %.2f s; started per worker:",
+         from_task ? "a task" : "outside", k, rounds, now() - t0);
+  for (int i = 0; i < NWORKERS; i++)
+    printf(" %ld", atomic_load(&vms[i].runs) - before[i]);
+  if (from_task)
+    printf("; wakes same worker %ld, cross %ld", atomic_load(&wakes_same),
+           atomic_load(&wakes_cross));
+  printf("\n");
+  if (from_task) CHECK(atomic_load(&wakes_same) + atomic_load(&wakes_cross) == (long)k * rounds);
+  free(ts);
+}
+
+/* ---- yield fairness: a yielding task does not starve new ones -------- */
+
+static atomic_int spinner_stop, fair_ran;
+
+static run_result spinner_fn(stask *s, sched_worker *w) {
+  (void)s;
+  (void)w;
+  return atomic_load(&spinner_stop) ? RUN_DONE : RUN_YIELDED;
+}
+
+static run_result fair_fn(stask *s, sched_worker *w) {
+  (void)s;
+  (void)w;
+  atomic_fetch_add(&fair_ran, 1);
+  return RUN_DONE;
+}
+
+/* As many always-yielding tasks as workers, then plain tasks: the plain
+** ones must still all run while the spinners keep yielding. */
+static void test_yield_fairness(void) {
+  stask *spin = calloc(NWORKERS * 2, sizeof *spin);
+  stask *plain = calloc(1000, sizeof *plain);
+  atomic_store(&spinner_stop, 0);
+  atomic_store(&fair_ran, 0);
+  for (int i = 0; i < NWORKERS * 2; i++) {
+    spin[i].fn = spinner_fn;
+    sched_spawn(&spin[i].task);
+  }
+  for (int i = 0; i < 1000; i++) {
+    plain[i].fn = fair_fn;
+    sched_spawn(&plain[i].task);
+  }
+  double end = now() + 10;
+  while (atomic_load(&fair_ran) < 1000 && now() < end) nap();
+  if (atomic_load(&fair_ran) != 1000)
+    fprintf(stderr, "fairness: only %d of 1000 new tasks ran while %d tasks kept yielding\n",
+            atomic_load(&fair_ran), NWORKERS * 2);
+  CHECK(atomic_load(&fair_ran) == 1000);
+  atomic_store(&spinner_stop, 1);
+  CHECK(wait_live_zero(30));
+  free(spin);
+  free(plain);
+}
+
+int main(void) {
+  signal(SIGALRM, on_alarm);
+  alarm(120);
+  setvbuf(stdout, NULL, _IONBF, 0);
+
+  sched_init(&hooks);
+  CHECK(sched_current() == NULL && sched_running() == NULL);
+  CHECK(!sched_started());
+  CHECK(sched_set_workers(NWORKERS));
+  CHECK(sched_workers() == NWORKERS);
+
+  printf("test_sched:\n");
+  test_spawn_storm();
+  CHECK(atomic_load(&workers_started) == NWORKERS);
+  CHECK(!sched_set_workers(4));
+  CHECK(sched_workers() == NWORKERS);
+  test_wake(256, 200, false);
+  test_wake(256, 200, true);
+  test_yield_fairness();
+  CHECK(sched_current() == NULL && sched_running() == NULL);
+  CHECK(sched_live() == 0);
+
+  int f = atomic_load(&failures);
+  if (f) {
+    fprintf(stderr, "test_sched: %d check(s) FAILED\n", f);
+    return 1;
+  }
+  printf("test_sched: ok\n");
+  return 0;
+}

@@ -1,0 +1,416 @@
+/* test_waitgroup.c: checks core/waitgroup.c: counting, the refused negative
+** count, the parked-waiter paths (deterministically, with outside-thread
+** tasks woken before they block), 8 outside threads waiting while 4 threads
+** count 4000 down, reuse over many rounds, and goroutine-style waiters
+** parked by a tiny run hook. Exits 0 on success, 1 after any failure.
+**
+**   gcc -std=gnu11 -O2 -pthread core/sched.c core/runq.c core/chan.c \
+**       core/waitgroup.c spec/c/test_waitgroup.c -luv -o t && ./t */
+
+#include "../../core/object.h"
+#include "../../core/sched.h"
+#include "../../core/waitgroup.h"
+#include "../../core/waitq.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static atomic_int failures;
+
+static void check(int ok, const char *what, const char *file, int line) {
+  if (!ok) {
+    fprintf(stderr, "%s:%d: FAILED: %s\n", file, line, what);
+    atomic_fetch_add(&failures, 1);
+  }
+}
+
+#define CHECK(c) check((c) != 0, #c, __FILE__, __LINE__)
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void nap(void) {
+  struct timespec ts = {0, 200000};  /* 0.2 ms */
+  nanosleep(&ts, NULL);
+}
+
+static void on_alarm(int sig) {
+  (void)sig;
+  static const char msg[] = "test_waitgroup.c: FAILED: timed out (hang?)\n";
+  (void)!write(2, msg, sizeof msg - 1);
+  _exit(1);
+}
+
+static bool wait_count(atomic_int *n, int want, double seconds) {
+  double end = now() + seconds;
+  while (atomic_load(n) < want) {
+    if (now() > end) return false;
+    nap();
+  }
+  return true;
+}
+
+/* ---- single thread ---------------------------------------------------- */
+
+static void test_basic(void) {
+  waitgroup *wg = wg_new();
+  sched_thread_task tt;
+  waiter w;
+  sched_thread_task_init(&tt);
+  CHECK(wg != NULL);
+  CHECK(wg_count(wg) == 0);
+  CHECK(wg_wait(wg, &tt.task, &w));  /* zero: returns at once, lock free */
+  CHECK(wg_wait(wg, &tt.task, &w));
+  CHECK(wg_add(wg, 3));
+  CHECK(wg_count(wg) == 3);
+  CHECK(wg_add(wg, 0));
+  CHECK(wg_count(wg) == 3);
+  CHECK(wg_add(wg, 2));
+  CHECK(wg_count(wg) == 5);
+  CHECK(wg_add(wg, -1));
+  CHECK(wg_count(wg) == 4);
+  /* below zero: refused, nothing changes */
+  CHECK(!wg_add(wg, -5));
+  CHECK(wg_count(wg) == 4);
+  CHECK(!wg_add(wg, -1000000));
+  CHECK(wg_count(wg) == 4);
+  CHECK(wg_add(wg, -4));
+  CHECK(wg_count(wg) == 0);
+  CHECK(!wg_add(wg, -1));
+  CHECK(wg_count(wg) == 0);
+  CHECK(wg_add(wg, 0));  /* zero stays zero */
+  CHECK(wg_count(wg) == 0);
+  CHECK(wg_wait(wg, &tt.task, &w));
+  CHECK(!tt.woken);
+  /* reference counting: destroyed by the last release only (ASan checks
+  ** the free and that nothing leaks) */
+  obj_retain((lugo_obj *)wg);
+  obj_release((lugo_obj *)wg);
+  CHECK(wg_add(wg, 1) && wg_count(wg) == 1);
+  obj_release((lugo_obj *)wg);
+  sched_thread_task_destroy(&tt);
+}
+
+/* Waiters of this very thread: wg_wait queues and keeps the lock, we
+** release it by hand (as sched_block would), then counting down wakes; a
+** woken thread task has its flag set, so sched_block returns at once. */
+static void test_waiters_single_thread(void) {
+  enum { N = 5 };
+  waitgroup *wg = wg_new();
+  sched_thread_task tt[N];
+  waiter w[N];
+  for (int i = 0; i < N; i++) sched_thread_task_init(&tt[i]);
+  CHECK(wg_add(wg, 2));
+  for (int i = 0; i < N; i++) {
+    CHECK(!wg_wait(wg, &tt[i].task, &w[i]));
+    wg_unlock(wg);
+    CHECK(w[i].task == &tt[i].task && !w[i].success);
+  }
+  /* neither a refused add nor one that leaves the count above zero wakes */
+  CHECK(!wg_add(wg, -3));
+  CHECK(wg_add(wg, 1));
+  CHECK(wg_add(wg, -2));
+  CHECK(wg_add(wg, 0));
+  CHECK(wg_count(wg) == 1);
+  for (int i = 0; i < N; i++) CHECK(!tt[i].woken && !w[i].success);
+  /* reaching zero wakes every waiter, with success */
+  CHECK(wg_add(wg, -1));
+  CHECK(wg_count(wg) == 0);
+  for (int i = 0; i < N; i++) {
+    CHECK(tt[i].woken && w[i].success);
+    sched_block(&tt[i]);
+    CHECK(!tt[i].woken);
+  }
+  /* the queue was emptied: a later zero crossing wakes nobody old */
+  CHECK(wg_add(wg, 1));
+  CHECK(!wg_wait(wg, &tt[0].task, &w[0]));
+  wg_unlock(wg);
+  CHECK(wg_add(wg, -1));
+  CHECK(tt[0].woken && w[0].success);
+  for (int i = 1; i < N; i++) CHECK(!tt[i].woken);
+  sched_block(&tt[0]);
+  for (int i = 0; i < N; i++) sched_thread_task_destroy(&tt[i]);
+  obj_release((lugo_obj *)wg);
+}
+
+/* ---- outside threads ------------------------------------------------- */
+
+#define NWAITERS 8
+#define NDONE 4
+#define PER_DONE 1000
+
+typedef struct note {
+  waitgroup *wg;
+  atomic_int *parked;
+} note;
+
+static void note_unlock(void *arg) {
+  note *n = arg;
+  atomic_fetch_add(n->parked, 1);
+  wg_unlock(n->wg);
+}
+
+static struct {
+  waitgroup *wg;
+  atomic_int parked, woke, woke_early, did_park, start;
+  atomic_long refused;
+} mt;
+
+/* Waits as an outside task; returns whether it had to park. */
+static bool wait_blocking(waitgroup *wg, atomic_int *parked) {
+  sched_thread_task tt;
+  waiter w;
+  note n = {wg, parked};
+  bool did_park = false;
+  sched_thread_task_init(&tt);
+  if (!wg_wait(wg, &tt.task, &w)) {
+    did_park = true;
+    tt.task.unlock = parked ? note_unlock : wg_unlock;
+    tt.task.unlock_arg = parked ? (void *)&n : (void *)wg;
+    sched_block(&tt);
+    CHECK(w.success);
+  }
+  sched_thread_task_destroy(&tt);
+  return did_park;
+}
+
+static void *waiter_main(void *arg) {
+  (void)arg;
+  if (wait_blocking(mt.wg, &mt.parked)) atomic_fetch_add(&mt.did_park, 1);
+  /* nobody adds again in this test: woken means the count is zero */
+  if (wg_count(mt.wg) != 0) atomic_fetch_add(&mt.woke_early, 1);
+  atomic_fetch_add(&mt.woke, 1);
+  return NULL;
+}
+
+static void *done_main(void *arg) {
+  (void)arg;
+  while (!atomic_load(&mt.start)) nap();
+  for (int i = 0; i < PER_DONE; i++) {
+    if (!wg_add(mt.wg, -1)) atomic_fetch_add(&mt.refused, 1);
+  }
+  return NULL;
+}
+
+/* 8 waiters, 4 threads counting 4000 down. parked_first: the waiters are
+** all queued before the countdown starts (every waiter must be woken by a
+** wg_add); else they race with it. */
+static void test_threads(bool parked_first) {
+  double t0 = now();
+  mt.wg = wg_new();
+  atomic_store(&mt.parked, 0);
+  atomic_store(&mt.woke, 0);
+  atomic_store(&mt.woke_early, 0);
+  atomic_store(&mt.did_park, 0);
+  atomic_store(&mt.refused, 0);
+  atomic_store(&mt.start, !parked_first);
+  CHECK(wg_add(mt.wg, NDONE * PER_DONE));
+  pthread_t waiters[NWAITERS], doners[NDONE];
+  for (int i = 0; i < NDONE; i++)
+    CHECK(pthread_create(&doners[i], NULL, done_main, NULL) == 0);
+  for (int i = 0; i < NWAITERS; i++)
+    CHECK(pthread_create(&waiters[i], NULL, waiter_main, NULL) == 0);
+  if (parked_first) {
+    CHECK(wait_count(&mt.parked, NWAITERS, 10));
+    CHECK(atomic_load(&mt.woke) == 0);
+    CHECK(wg_count(mt.wg) == NDONE * PER_DONE);
+    atomic_store(&mt.start, 1);
+  }
+  for (int i = 0; i < NDONE; i++) pthread_join(doners[i], NULL);
+  for (int i = 0; i < NWAITERS; i++) pthread_join(waiters[i], NULL);
+  CHECK(atomic_load(&mt.refused) == 0);
+  CHECK(atomic_load(&mt.woke) == NWAITERS);
+  CHECK(atomic_load(&mt.woke_early) == 0);
+  if (parked_first) CHECK(atomic_load(&mt.did_park) == NWAITERS);
+  CHECK(wg_count(mt.wg) == 0);
+  CHECK(!wg_add(mt.wg, -1));
+  CHECK(wait_blocking(mt.wg, NULL) == false);  /* zero: no wait */
+  obj_release((lugo_obj *)mt.wg);
+  printf("  %d waiters, %d x %d add(-1)%s: %d parked, %.2f s\n", NWAITERS, NDONE,
+         PER_DONE, parked_first ? " after all parked" : " racing",
+         atomic_load(&mt.did_park), now() - t0);
+}
+
+/* Reuse: many rounds of add / count down / wait on one waitgroup, with the
+** next round's add racing the previous round's wake-ups. Waiters and
+** counters start round r once its add happened; a waiter woken must find
+** every unit of its round counted down. */
+#define ROUNDS 300
+#define RWAITERS 4
+#define RDONE 2
+#define RPER 20
+
+static struct {
+  waitgroup *wg;
+  atomic_int round_added;               /* last round whose add happened */
+  atomic_int finished[ROUNDS];          /* waiters through round r */
+  atomic_int early;
+} ru;
+
+static atomic_int ru_done_units[ROUNDS];
+
+static void *reuse_waiter(void *arg) {
+  (void)arg;
+  for (int r = 0; r < ROUNDS; r++) {
+    while (atomic_load(&ru.round_added) < r) nap();
+    wait_blocking(ru.wg, NULL);
+    /* the count reached zero after round r's add: all r's work is done */
+    if (atomic_load(&ru_done_units[r]) != RDONE * RPER) atomic_fetch_add(&ru.early, 1);
+    atomic_fetch_add(&ru.finished[r], 1);
+  }
+  return NULL;
+}
+
+static void *reuse_doner(void *arg) {
+  (void)arg;
+  for (int r = 0; r < ROUNDS; r++) {
+    while (atomic_load(&ru.round_added) < r) nap();
+    for (int i = 0; i < RPER; i++) {
+      atomic_fetch_add(&ru_done_units[r], 1);
+      if (!wg_add(ru.wg, -1)) atomic_fetch_add(&ru.early, 1000);
+    }
+  }
+  return NULL;
+}
+
+static void test_reuse(void) {
+  double t0 = now();
+  ru.wg = wg_new();
+  atomic_store(&ru.round_added, -1);
+  atomic_store(&ru.early, 0);
+  pthread_t th[RWAITERS + RDONE];
+  for (int i = 0; i < RWAITERS; i++)
+    CHECK(pthread_create(&th[i], NULL, reuse_waiter, NULL) == 0);
+  for (int i = 0; i < RDONE; i++)
+    CHECK(pthread_create(&th[RWAITERS + i], NULL, reuse_doner, NULL) == 0);
+  for (int r = 0; r < ROUNDS; r++) {
+    /* the previous round must have reached zero before this add */
+    while (wg_count(ru.wg) != 0) nap();
+    CHECK(wg_add(ru.wg, RDONE * RPER));
+    atomic_store(&ru.round_added, r);
+  }
+  for (int i = 0; i < RWAITERS + RDONE; i++) pthread_join(th[i], NULL);
+  CHECK(atomic_load(&ru.early) == 0);
+  long bad = 0;
+  for (int r = 0; r < ROUNDS; r++)
+    if (atomic_load(&ru.finished[r]) != RWAITERS) bad++;
+  CHECK(bad == 0);
+  CHECK(wg_count(ru.wg) == 0);
+  obj_release((lugo_obj *)ru.wg);
+  printf("  reuse: %d rounds x %d waiters, %.2f s\n", ROUNDS, RWAITERS, now() - t0);
+}
+
+/* ---- goroutine-style waiters ---------------------------------------- */
+
+typedef struct gor {
+  sched_task task;                          /* first member */
+  int state;
+  waiter w;
+  waitgroup *wg;                            /* waited on */
+  waitgroup *done;                          /* counted down when woken */
+  atomic_int *count_seen_nonzero;
+} gor;
+
+static atomic_int g_errors, g_parked, g_woke;
+
+static void *hook_worker_start(sched_worker *w, int index) {
+  (void)w;
+  (void)index;
+  return NULL;
+}
+
+static void gor_unlock(void *arg) {
+  atomic_fetch_add(&g_parked, 1);
+  wg_unlock(arg);
+}
+
+static run_result hook_run(sched_worker *w, void *vm, sched_task *t) {
+  (void)vm;
+  gor *g = (gor *)t;
+  if (t->owner == NULL) t->owner = w;
+  else if (t->owner != w) atomic_fetch_add(&g_errors, 1);
+  switch (g->state) {
+    case 0:
+      if (!wg_wait(g->wg, t, &g->w)) {
+        g->state = 1;
+        t->unlock = gor_unlock;
+        t->unlock_arg = g->wg;
+        return RUN_PARKED;
+      }
+      atomic_fetch_add(&g_errors, 1);  /* the test keeps the count up */
+      break;
+    case 1:
+      if (!g->w.success) atomic_fetch_add(&g_errors, 1);
+      if (wg_count(g->wg) != 0) atomic_fetch_add(&g_errors, 1);
+      atomic_fetch_add(&g_woke, 1);
+      break;
+  }
+  if (!wg_add(g->done, -1)) atomic_fetch_add(&g_errors, 1);
+  return RUN_DONE;
+}
+
+static const sched_hooks hooks = {hook_worker_start, hook_run};
+
+static void test_goroutine_waiters(void) {
+  enum { NG = 64 };
+  double t0 = now();
+  sched_init(&hooks);
+  CHECK(sched_set_workers(2));
+  waitgroup *wg = wg_new(), *done = wg_new();
+  gor *gs = calloc(NG, sizeof *gs);
+  CHECK(wg_add(wg, 3));
+  CHECK(wg_add(done, NG));
+  for (int i = 0; i < NG; i++) {
+    gs[i].wg = wg;
+    gs[i].done = done;
+    sched_spawn(&gs[i].task);
+  }
+  /* all parked (their worker released the lock) before the count drops */
+  double end = now() + 10;
+  while (atomic_load(&g_parked) < NG && now() < end) nap();
+  CHECK(atomic_load(&g_parked) == NG);
+  CHECK(wg_add(wg, -1));
+  CHECK(wg_add(wg, -1));
+  CHECK(atomic_load(&g_woke) == 0 && wg_count(done) == NG);
+  CHECK(wg_add(wg, -1));  /* wakes all 64, on their workers */
+  CHECK(!wait_blocking(wg, NULL));
+  wait_blocking(done, NULL);  /* the main thread waits for the goroutines */
+  CHECK(atomic_load(&g_woke) == NG);
+  end = now() + 30;
+  while (sched_live() != 0 && now() < end) nap();
+  CHECK(sched_live() == 0);
+  CHECK(atomic_load(&g_errors) == 0);
+  obj_release((lugo_obj *)wg);
+  obj_release((lugo_obj *)done);
+  free(gs);
+  printf("  %d goroutine waiters, %.2f s\n", NG, now() - t0);
+}
+
+int main(void) {
+  signal(SIGALRM, on_alarm);
+  alarm(120);
+  setvbuf(stdout, NULL, _IONBF, 0);
+  printf("test_waitgroup:\n");
+  test_basic();
+  test_waiters_single_thread();
+  test_threads(true);
+  test_threads(false);
+  test_reuse();
+  test_goroutine_waiters();
+  int f = atomic_load(&failures);
+  if (f) {
+    fprintf(stderr, "test_waitgroup: %d check(s) FAILED\n", f);
+    return 1;
+  }
+  printf("test_waitgroup: ok\n");
+  return 0;
+}
