@@ -30,6 +30,7 @@ typedef struct goroutine {
   lua_State *co;             /* the coroutine, once started (owner's VM) */
   int co_ref, env_ref;       /* registry anchors in the owner's VM */
   yield_reason reason;
+  const char *wait_reason;   /* what it waits for while parked (a literal) */
   lugo_op op;                /* the blocking call in progress */
 } goroutine;
 
@@ -70,8 +71,8 @@ lugo_op *op_begin(lua_State *L, outside_op *storage) {
   return &g->op;
 }
 
-int op_park(lua_State *L, lugo_op *op, void (*unlock)(void *), void *arg,
-            lua_KFunction k) {
+int op_park(lua_State *L, lugo_op *op, const char *reason,
+            void (*unlock)(void *), void *arg, lua_KFunction k) {
   op->task->unlock = unlock;
   op->task->unlock_arg = arg;
   if (op->task->kind == TASK_THREAD) {
@@ -80,7 +81,9 @@ int op_park(lua_State *L, lugo_op *op, void (*unlock)(void *), void *arg,
     sched_thread_task_destroy(tt);
     return k(L, LUA_YIELD, (lua_KContext)op);
   }
-  running()->reason = YIELD_PARK;
+  goroutine *g = running();
+  g->reason = YIELD_PARK;
+  g->wait_reason = reason;
   lua_pushlightuserdata(L, &park_sentinel);
   return lua_yieldk(L, 1, (lua_KContext)op, k);
 }

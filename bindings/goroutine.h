@@ -32,9 +32,10 @@ lugo_op *op_begin(lua_State *L, outside_op *storage);
 
 /* Parks the caller until its waiter is woken, then finishes in k (called as
 ** k(L, LUA_YIELD, (lua_KContext)op)). unlock(arg) releases the lock that
-** the queueing call kept (park-commit). Use as `return op_park(...)`. */
-int op_park(lua_State *L, lugo_op *op, void (*unlock)(void *), void *arg,
-            lua_KFunction k);
+** the queueing call kept (park-commit); reason ("chan receive"...) is what
+** a goroutine dump shows. Use as `return op_park(...)`. */
+int op_park(lua_State *L, lugo_op *op, const char *reason,
+            void (*unlock)(void *), void *arg, lua_KFunction k);
 
 /* Pushes the caller's global table (its goroutine's, or the state's). */
 void gor_push_env(lua_State *L);

@@ -65,7 +65,7 @@ static int l_send(lua_State *L) {
     case CHAN_OK:
       return 0;
     case CHAN_PARKED:
-      return op_park(L, op, chan_unlock, c, send_done);
+      return op_park(L, op, "chan send", chan_unlock, c, send_done);
     default:
       codec_free(&op->slot);
       return luaL_error(L, "send on closed channel");
@@ -104,7 +104,7 @@ static int do_recv(lua_State *L, chan *c, lua_KFunction k) {
     case CHAN_OK:
       return push_received(L, &op->slot, 1);
     case CHAN_PARKED:
-      return op_park(L, op, chan_unlock, c, k);
+      return op_park(L, op, "chan receive", chan_unlock, c, k);
     default:
       return push_received(L, &op->slot, 0);
   }
@@ -190,6 +190,8 @@ static const luaL_Reg chan_methods[] = {
   {"range", l_range},
   {"sendonly", l_sendonly},
   {"recvonly", l_recvonly},
+  {"case_recv", lselect_case_recv},
+  {"case_send", lselect_case_send},
   {NULL, NULL}
 };
 

@@ -43,7 +43,7 @@ static int l_wait(lua_State *L) {
   outside_op storage;
   lugo_op *op = op_begin(L, &storage);
   if (wg_wait(wg, op->task, &op->w)) return 0;
-  return op_park(L, op, wg_unlock, wg, wait_done);
+  return op_park(L, op, "waitgroup wait", wg_unlock, wg, wait_done);
 }
 
 static const luaL_Reg wg_methods[] = {

@@ -58,5 +58,7 @@ LUGO_API int luaopen_lugo(lua_State *L) {
   lua_setfield(L, -2, "version");
   lchan_open(L);
   lwaitgroup_open(L);
+  lselect_open(L);
+  lmutex_open(L);
   return 1;
 }

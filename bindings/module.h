@@ -11,5 +11,11 @@ int luaopen_lugo(lua_State *L);
 ** module table at the top of the stack. */
 void lchan_open(lua_State *L);
 void lwaitgroup_open(lua_State *L);
+void lselect_open(lua_State *L);
+void lmutex_open(lua_State *L);
+
+/* Channel methods that build select cases (lselect.c). */
+int lselect_case_recv(lua_State *L);
+int lselect_case_send(lua_State *L);
 
 #endif

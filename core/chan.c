@@ -36,16 +36,6 @@ void chan_unlock(void *c) {
   pthread_mutex_unlock(&((chan *)c)->mu);
 }
 
-static chan_status park_on(waitq *q, waiter *w, sched_task *task, void *elem) {
-  w->task = task;
-  w->elem = elem;
-  w->success = false;
-  w->fired = false;
-  w->sel_done = NULL;
-  waitq_push(q, w);
-  return CHAN_PARKED;
-}
-
 /* Wakes the waiter a locked operation completed, once the lock is gone. */
 static void wake(waiter *w) {
   if (w) sched_wake(w->task);
@@ -100,8 +90,10 @@ chan_status chan_send(chan *c, void *elem, sched_task *task, waiter *w) {
   waiter *woken;
   pthread_mutex_lock(&c->mu);
   chan_status st = chan_trysend_locked(c, elem, &woken);
-  if (st == CHAN_WOULDBLOCK && task)
-    return park_on(&c->sendq, w, task, elem);
+  if (st == CHAN_WOULDBLOCK && task) {
+    waitq_park(&c->sendq, w, task, elem);
+    return CHAN_PARKED;
+  }
   pthread_mutex_unlock(&c->mu);
   wake(woken);
   return st;
@@ -111,8 +103,10 @@ chan_status chan_recv(chan *c, void *out, sched_task *task, waiter *w) {
   waiter *woken;
   pthread_mutex_lock(&c->mu);
   chan_status st = chan_tryrecv_locked(c, out, &woken);
-  if (st == CHAN_WOULDBLOCK && task)
-    return park_on(&c->recvq, w, task, out);
+  if (st == CHAN_WOULDBLOCK && task) {
+    waitq_park(&c->recvq, w, task, out);
+    return CHAN_PARKED;
+  }
   pthread_mutex_unlock(&c->mu);
   wake(woken);
   return st;

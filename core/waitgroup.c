@@ -56,12 +56,7 @@ bool wg_wait(waitgroup *wg, sched_task *task, waiter *w) {
     pthread_mutex_unlock(&wg->mu);
     return true;
   }
-  w->task = task;
-  w->elem = NULL;
-  w->success = false;
-  w->fired = false;
-  w->sel_done = NULL;
-  waitq_push(&wg->waiters, w);
+  waitq_park(&wg->waiters, w, task, NULL);
   return false;
 }
 

@@ -38,6 +38,16 @@ static inline void waitq_remove(waitq *q, waiter *w) {
   w->next = w->prev = NULL;
 }
 
+/* Queues w for a plain (non-select) wait of task. */
+static inline void waitq_park(waitq *q, waiter *w, sched_task *task, void *elem) {
+  w->task = task;
+  w->elem = elem;
+  w->success = false;
+  w->fired = false;
+  w->sel_done = NULL;
+  waitq_push(q, w);
+}
+
 /* Is w in q? Only meaningful under q's lock. */
 static inline bool waitq_contains(waitq *q, waiter *w) {
   return w->prev != NULL || q->first == w;
