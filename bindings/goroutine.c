@@ -2,6 +2,7 @@
 ** goroutines, parking them in blocking calls, and panics. */
 #include "goroutine.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -31,6 +32,8 @@ typedef struct goroutine {
   int co_ref, env_ref;       /* registry anchors in the owner's VM */
   yield_reason reason;
   const char *wait_reason;   /* what it waits for while parked (a literal) */
+  bool parked;               /* owner only: in a blocking call */
+  struct goroutine *prev, *next;  /* owner only: the VM's started goroutines */
   lugo_op op;                /* the blocking call in progress */
 } goroutine;
 
@@ -61,6 +64,7 @@ void gor_push_env(lua_State *L) {
 lugo_op *op_begin(lua_State *L, outside_op *storage) {
   goroutine *g = running();
   if (!g) {
+    sched_register_thread();
     sched_thread_task_init(&storage->tt);
     storage->op.task = &storage->tt.task;
     return &storage->op;
@@ -71,19 +75,42 @@ lugo_op *op_begin(lua_State *L, outside_op *storage) {
   return &g->op;
 }
 
-int op_park(lua_State *L, lugo_op *op, const char *reason,
-            void (*unlock)(void *), void *arg, lua_KFunction k) {
-  op->task->unlock = unlock;
-  op->task->unlock_arg = arg;
+static const char deadlock_msg[] = "fatal error: all goroutines are asleep - deadlock!";
+static atomic_bool exit_on_deadlock;
+
+void gor_exit_on_deadlock(void) {
+  atomic_store(&exit_on_deadlock, true);
+}
+
+/* Prints the deadlock report (main's wait first) and ends the process. */
+static void report_deadlock(lua_State *L, const char *reason) {
+  char state[64];
+  snprintf(state, sizeof state, "%s", reason);
+  gor_push_dump(L, state);
+  fflush(stdout);
+  fprintf(stderr, "%s\n\n%s", deadlock_msg, lua_tostring(L, -1));
+  fflush(stderr);
+  _exit(2);
+}
+
+int op_park(lua_State *L, lugo_op *op, const park_ops *ops, void *obj,
+            lua_KFunction k) {
+  op->task->unlock = ops->unlock;
+  op->task->unlock_arg = obj;
   if (op->task->kind == TASK_THREAD) {
     sched_thread_task *tt = (sched_thread_task *)op->task;
     sched_block(tt);
+    bool deadlock = tt->deadlock;
     sched_thread_task_destroy(tt);
+    if (deadlock && ops->cancel(obj, &op->w)) {
+      if (atomic_load(&exit_on_deadlock)) report_deadlock(L, ops->reason);
+      return luaL_error(L, "%s", deadlock_msg);
+    }
     return k(L, LUA_YIELD, (lua_KContext)op);
   }
   goroutine *g = running();
   g->reason = YIELD_PARK;
-  g->wait_reason = reason;
+  g->wait_reason = ops->reason;
   lua_pushlightuserdata(L, &park_sentinel);
   return lua_yieldk(L, 1, (lua_KContext)op, k);
 }
@@ -203,22 +230,24 @@ static void set_package_field(lua_State *L, const char *field, const char *value
 /* Registry key of the metatable {__index = _G} shared by goroutine envs. */
 static char env_meta_key;
 
-/* Finished coroutines kept for reuse, per VM: creating a thread costs more
-** than resetting one. Lives in the VM's extra space; owner thread only. */
-typedef struct thread_pool {
+/* Per-VM state of the driver, in the VM's extra space; owner thread only.
+** Finished coroutines are kept for reuse: creating a thread costs more than
+** resetting one. */
+typedef struct vm_state {
   int *refs;                 /* registry refs of idle threads */
   int count, cap;
-} thread_pool;
+  goroutine *started;        /* started goroutines of this VM, for dumps */
+} vm_state;
 
 #define POOL_MAX 1024
 
-static thread_pool *pool_of(lua_State *L) {
-  return *(thread_pool **)lua_getextraspace(L);
+static vm_state *vm_of(lua_State *L) {
+  return *(vm_state **)lua_getextraspace(L);
 }
 
 /* Pushes an idle coroutine of this VM (reused or new); sets *ref. */
 static lua_State *pool_get(lua_State *L, int *ref) {
-  thread_pool *p = pool_of(L);
+  vm_state *p = vm_of(L);
   if (p->count > 0) {
     *ref = p->refs[--p->count];
     lua_rawgeti(L, LUA_REGISTRYINDEX, *ref);
@@ -233,7 +262,7 @@ static lua_State *pool_get(lua_State *L, int *ref) {
 
 /* Takes back a finished coroutine; frees it if it cannot be reset. */
 static void pool_put(lua_State *L, lua_State *co, int ref) {
-  thread_pool *p = pool_of(L);
+  vm_state *p = vm_of(L);
   if (lua_resetthread(co) == LUA_OK && p->count < POOL_MAX) {
     if (p->count == p->cap) {
       int cap = p->cap ? p->cap * 2 : 64;
@@ -260,6 +289,10 @@ static void gor_prepare(lua_State *L, goroutine *g, sched_worker *w) {
   lua_setmetatable(L, -2);
   g->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   g->co = pool_get(L, &g->co_ref);
+  vm_state *vm = vm_of(L);
+  g->next = vm->started;
+  if (g->next) g->next->prev = g;
+  vm->started = g;
   lua_pushcfunction(g->co, gor_entry);
   lua_pushlightuserdata(g->co, g);
 }
@@ -294,14 +327,19 @@ static run_result gor_run(sched_worker *w, void *vm, sched_task *t) {
     gor_prepare(L, g, w);
     nargs = 1;
   }
+  g->parked = false;
   int status = lua_resume(g->co, L, nargs, &nres);
   if (status == LUA_YIELD) {
     lua_pop(g->co, nres);
     yield_reason reason = g->reason;
     g->reason = YIELD_GOSCHED;
-    return reason == YIELD_PARK ? RUN_PARKED : RUN_YIELDED;
+    g->parked = (reason == YIELD_PARK);
+    return g->parked ? RUN_PARKED : RUN_YIELDED;
   }
   if (status != LUA_OK) gor_panic(L, g);
+  vm_state *state = vm_of(L);
+  if (g->prev) g->prev->next = g->next; else state->started = g->next;
+  if (g->next) g->next->prev = g->prev;
   pool_put(L, g->co, g->co_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, g->env_ref);
   gor_free(g);
@@ -315,9 +353,9 @@ static void *gor_worker_start(sched_worker *w, int index) {
     fprintf(stderr, "lugo: cannot create a Lua state for a worker\n");
     abort();
   }
-  thread_pool *pool = calloc(1, sizeof *pool);
-  if (!pool) abort();
-  *(thread_pool **)lua_getextraspace(L) = pool;
+  vm_state *vm = calloc(1, sizeof *vm);
+  if (!vm) abort();
+  *(vm_state **)lua_getextraspace(L) = vm;
   luaL_openlibs(L);
   luaL_requiref(L, "lugo", luaopen_lugo, 0);
   lua_pop(L, 1);
@@ -334,6 +372,76 @@ static void *gor_worker_start(sched_worker *w, int index) {
   lua_pushlightuserdata(L, &park_sentinel);
   lua_call(L, 1, 0);
   return L;
+}
+
+/* ---- goroutine dumps ---- */
+
+static void add_goroutine(luaL_Buffer *b, lua_State *co, goroutine *g,
+                          const char *state) {
+  lua_State *L = b->L;
+  lua_pushfstring(L, "goroutine %d [%s]:\n", (int)g->id, state);
+  luaL_addvalue(b);
+  luaL_traceback(L, co, NULL, 0);
+  luaL_addvalue(b);
+  lua_pushfstring(L, "\ncreated by goroutine %d at %s\n\n", (int)g->parent,
+                  g->created_at);
+  luaL_addvalue(b);
+}
+
+typedef struct dump_request {
+  pthread_mutex_t mu;        /* guards text */
+  char *text;                /* malloc'd, grows as workers append */
+  size_t len;
+} dump_request;
+
+/* On each worker's own thread: append the dump of its goroutines. */
+static void dump_worker(sched_worker *w, void *vm, void *arg) {
+  (void)w;
+  dump_request *req = arg;
+  lua_State *L = vm;
+  goroutine *self = running();
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (goroutine *g = vm_of(L)->started; g; g = g->next) {
+    if (g == self) continue;   /* the caller is listed first */
+    add_goroutine(&b, g->co, g, g->parked ? g->wait_reason : "runnable");
+  }
+  luaL_pushresult(&b);
+  size_t len;
+  const char *s = lua_tolstring(L, -1, &len);
+  pthread_mutex_lock(&req->mu);
+  char *text = realloc(req->text, req->len + len + 1);
+  if (text) {
+    memcpy(text + req->len, s, len + 1);
+    req->text = text;
+    req->len += len;
+  }
+  pthread_mutex_unlock(&req->mu);
+  lua_pop(L, 1);
+}
+
+void gor_push_dump(lua_State *L, const char *caller_state) {
+  luaL_Buffer b;
+  goroutine *self = running();
+  luaL_buffinit(L, &b);
+  if (self) {
+    add_goroutine(&b, L, self, caller_state);
+  } else {
+    lua_pushfstring(L, "goroutine 1 [%s]:\n", caller_state);
+    luaL_addvalue(&b);
+    luaL_traceback(L, L, NULL, 0);   /* 0: show the blocking call too */
+    luaL_addvalue(&b);
+    luaL_addstring(&b, "\n\n");
+  }
+  luaL_pushresult(&b);
+  dump_request req = {.text = NULL, .len = 0};
+  pthread_mutex_init(&req.mu, NULL);
+  sched_each_worker(dump_worker, &req);
+  pthread_mutex_destroy(&req.mu);
+  if (req.text) lua_pushlstring(L, req.text, req.len);
+  else lua_pushliteral(L, "");
+  free(req.text);
+  lua_concat(L, 2);
 }
 
 const sched_hooks gor_hooks = {

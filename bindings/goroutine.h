@@ -30,12 +30,28 @@ long gor_id(void);
 ** the goroutine cannot yield. Call before queueing anything. */
 lugo_op *op_begin(lua_State *L, outside_op *storage);
 
+/* How to park on one kind of core object. */
+typedef struct park_ops {
+  const char *reason;                    /* for dumps: "chan receive"... */
+  void (*unlock)(void *obj);             /* the lock the queueing call kept */
+  bool (*cancel)(void *obj, waiter *w);  /* give up (deadlock); false: it completed */
+} park_ops;
+
 /* Parks the caller until its waiter is woken, then finishes in k (called as
-** k(L, LUA_YIELD, (lua_KContext)op)). unlock(arg) releases the lock that
-** the queueing call kept (park-commit); reason ("chan receive"...) is what
-** a goroutine dump shows. Use as `return op_park(...)`. */
-int op_park(lua_State *L, lugo_op *op, const char *reason,
-            void (*unlock)(void *), void *arg, lua_KFunction k);
+** k(L, LUA_YIELD, (lua_KContext)op)). ops->unlock(obj) runs once the caller
+** is off its stack (park-commit). An outside thread woken by a deadlock
+** gets the deadlock error instead (the lugo command reports and exits 2).
+** Use as `return op_park(...)`. */
+int op_park(lua_State *L, lugo_op *op, const park_ops *ops, void *obj,
+            lua_KFunction k);
+
+/* The text of a goroutine dump: every goroutine's state and traceback, the
+** caller's first ("running"). Pushes it on L. */
+void gor_push_dump(lua_State *L, const char *caller_state);
+
+/* Makes a deadlock seen by this process's main thread print the dump and
+** exit with status 2 (the lugo command), instead of raising an error. */
+void gor_exit_on_deadlock(void);
 
 /* Pushes the caller's global table (its goroutine's, or the state's). */
 void gor_push_env(lua_State *L);

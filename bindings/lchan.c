@@ -7,6 +7,13 @@
 #include "handle.h"
 #include "module.h"
 
+static bool cancel(void *c, waiter *w) {
+  return chan_cancel(c, w);
+}
+
+static const park_ops send_ops = {"chan send", chan_unlock, cancel};
+static const park_ops recv_ops = {"chan receive", chan_unlock, cancel};
+
 static void drop_msg(void *elem) {
   codec_free(elem);
 }
@@ -65,7 +72,7 @@ static int l_send(lua_State *L) {
     case CHAN_OK:
       return 0;
     case CHAN_PARKED:
-      return op_park(L, op, "chan send", chan_unlock, c, send_done);
+      return op_park(L, op, &send_ops, c, send_done);
     default:
       codec_free(&op->slot);
       return luaL_error(L, "send on closed channel");
@@ -104,7 +111,7 @@ static int do_recv(lua_State *L, chan *c, lua_KFunction k) {
     case CHAN_OK:
       return push_received(L, &op->slot, 1);
     case CHAN_PARKED:
-      return op_park(L, op, "chan receive", chan_unlock, c, k);
+      return op_park(L, op, &recv_ops, c, k);
     default:
       return push_received(L, &op->slot, 0);
   }

@@ -17,6 +17,12 @@ static int l_mutex(lua_State *L) {
   return 1;
 }
 
+static bool cancel(void *m, waiter *w) {
+  return mutex_cancel(m, w);
+}
+
+static const park_ops lock_ops = {"mutex lock", mutex_unlock_internal, cancel};
+
 static int lock_done(lua_State *L, int status, lua_KContext ctx) {
   (void)L; (void)status; (void)ctx;
   return 0;   /* woken by unlock: the lock was handed to us */
@@ -27,7 +33,7 @@ static int l_lock(lua_State *L) {
   outside_op storage;
   lugo_op *op = op_begin(L, &storage);
   if (mutex_lock(m, op->task, &op->w)) return 0;
-  return op_park(L, op, "mutex lock", mutex_unlock_internal, m, lock_done);
+  return op_park(L, op, &lock_ops, m, lock_done);
 }
 
 static int l_unlock(lua_State *L) {

@@ -215,6 +215,16 @@ static int select_woken(lua_State *L, int status, lua_KContext ctx) {
   return finish(L, sel, chosen, ok);
 }
 
+static bool cancel(void *s, waiter *w) {
+  (void)w;
+  int chosen;
+  bool ok;
+  return sel_cancel(s, &chosen, &ok);
+}
+
+static const park_ops select_ops = {"select", sel_unlock, cancel};
+static const park_ops forever_ops = {"select (no cases)", NULL, cancel};
+
 static int l_select(lua_State *L) {
   lselect *sel = build(L);
   int chosen;
@@ -238,8 +248,8 @@ static int l_select(lua_State *L) {
     return finish(L, sel, chosen, ok);
   /* Parked with every channel locked (none for select{}: parks for ever). */
   if (sel->s.n == 0)
-    return op_park(L, op, "select (no cases)", NULL, NULL, select_woken);
-  return op_park(L, op, "select", sel_unlock, &sel->s, select_woken);
+    return op_park(L, op, &forever_ops, &sel->s, select_woken);
+  return op_park(L, op, &select_ops, &sel->s, select_woken);
 }
 
 /* Registers the metatables of cases and selects, and adds lugo.select to

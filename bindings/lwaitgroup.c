@@ -33,6 +33,12 @@ static int l_done(lua_State *L) {
   return add(L, check_wg(L), -1);
 }
 
+static bool cancel(void *wg, waiter *w) {
+  return wg_cancel(wg, w);
+}
+
+static const park_ops wait_ops = {"waitgroup wait", wg_unlock, cancel};
+
 static int wait_done(lua_State *L, int status, lua_KContext ctx) {
   (void)L; (void)status; (void)ctx;
   return 0;
@@ -43,7 +49,7 @@ static int l_wait(lua_State *L) {
   outside_op storage;
   lugo_op *op = op_begin(L, &storage);
   if (wg_wait(wg, op->task, &op->w)) return 0;
-  return op_park(L, op, "waitgroup wait", wg_unlock, wg, wait_done);
+  return op_park(L, op, &wait_ops, wg, wait_done);
 }
 
 static const luaL_Reg wg_methods[] = {

@@ -8,6 +8,7 @@
 #include <lualib.h>
 
 #include "../include/lugo.h"
+#include "goroutine.h"
 #include "repl.h"
 
 static const char *progname = "lugo";
@@ -121,6 +122,7 @@ int main(int argc, char **argv) {
   }
   lua_State *L = luaL_newstate();
   if (!L) { fprintf(stderr, "%s: cannot create state: not enough memory\n", progname); return 1; }
+  gor_exit_on_deadlock();
   luaL_openlibs(L);
   luaL_requiref(L, "lugo", luaopen_lugo, 0);
   lua_pop(L, 1);

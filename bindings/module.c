@@ -40,6 +40,12 @@ static int l_config(lua_State *L) {
   return 0;
 }
 
+/* lugo.stack(): every goroutine's state and traceback, the caller first. */
+static int l_stack(lua_State *L) {
+  gor_push_dump(L, "running");
+  return 1;
+}
+
 static const luaL_Reg lugo_funcs[] = {
   {"go", gor_l_go},
   {"yield", gor_l_yield},
@@ -48,11 +54,13 @@ static const luaL_Reg lugo_funcs[] = {
   {"workers", l_workers},
   {"config", l_config},
   {"now", l_now},
+  {"stack", l_stack},
   {NULL, NULL}
 };
 
 LUGO_API int luaopen_lugo(lua_State *L) {
   sched_init(&gor_hooks);
+  sched_register_thread();   /* no-op on workers */
   luaL_newlib(L, lugo_funcs);
   lua_pushliteral(L, LUGO_VERSION);
   lua_setfield(L, -2, "version");

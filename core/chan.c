@@ -140,6 +140,14 @@ chan_status chan_close(chan *c) {
   return CHAN_OK;
 }
 
+bool chan_cancel(chan *c, waiter *w) {
+  pthread_mutex_lock(&c->mu);
+  bool queued = waitq_cancel(w);
+  if (queued) sched_unblocked(w->task);
+  pthread_mutex_unlock(&c->mu);
+  return queued;
+}
+
 size_t chan_len(chan *c) {
   pthread_mutex_lock(&c->mu);
   size_t n = c->count;

@@ -38,6 +38,10 @@ chan_status chan_close(chan *c);
 /* Releases the lock that chan_send/chan_recv kept on CHAN_PARKED. */
 void chan_unlock(void *c);
 
+/* Gives up a parked wait whose waiter is w: returns true if it was still
+** queued (the task counts as unblocked again), false if a waker took it. */
+bool chan_cancel(chan *c, waiter *w);
+
 size_t chan_len(chan *c);
 size_t chan_cap(chan *c);
 bool chan_closed(chan *c);

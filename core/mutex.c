@@ -60,6 +60,14 @@ bool mutex_unlock(mutex *m) {
   return true;
 }
 
+bool mutex_cancel(mutex *m, waiter *w) {
+  pthread_mutex_lock(&m->mu);
+  bool queued = waitq_cancel(w);
+  if (queued) sched_unblocked(w->task);
+  pthread_mutex_unlock(&m->mu);
+  return queued;
+}
+
 void mutex_unlock_internal(void *m) {
   pthread_mutex_unlock(&((mutex *)m)->mu);
 }

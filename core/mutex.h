@@ -27,4 +27,8 @@ bool mutex_unlock(mutex *m);
 /* Releases the internal lock that mutex_lock kept. */
 void mutex_unlock_internal(void *m);
 
+/* Gives up a parked lock (see chan_cancel); false: the lock was handed
+** over meanwhile and is the caller's. */
+bool mutex_cancel(mutex *m, waiter *w);
+
 #endif

@@ -42,7 +42,17 @@ struct sched_worker {
   task_list inbox;              /* wake-ups from other threads */
   atomic_bool inbox_ready;      /* inbox may be non-empty: cheap read first */
   atomic_bool parked;           /* in or entering uv_run to sleep */
+  struct worker_request *_Atomic request;  /* sched_each_worker's call */
 };
+
+/* A function to run on a worker's own thread (sched_each_worker). */
+typedef struct worker_request {
+  void (*fn)(sched_worker *w, void *vm, void *arg);
+  void *arg;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool done;                    /* guarded by mu */
+} worker_request;
 
 static struct {
   sched_hooks hooks;
@@ -55,12 +65,21 @@ static struct {
   task_list global;             /* new tasks from outside threads, overflow */
   atomic_long global_count;
   atomic_long live;
+  /* Goroutines not blocked plus registered outside threads not blocked:
+  ** when it reaches zero nothing can wake anyone (deadlock). */
+  atomic_long awake;
+  pthread_mutex_t blocked_mu;   /* guards blocked_threads */
+  sched_thread_task *blocked_threads;
+  pthread_mutex_t request_mu;   /* one sched_each_worker at a time */
 } S = {
+  .blocked_mu = PTHREAD_MUTEX_INITIALIZER,
+  .request_mu = PTHREAD_MUTEX_INITIALIZER,
   .start_mu = PTHREAD_MUTEX_INITIALIZER,
   .global_mu = PTHREAD_MUTEX_INITIALIZER,
 };
 
 static _Thread_local sched_worker *tls_worker;
+static _Thread_local bool tls_registered;
 
 /* ---- task lists ---- */
 
@@ -252,6 +271,80 @@ static void on_wakeup(uv_async_t *h) {
   (void)h;  /* the loop returning is all we need */
 }
 
+/* ---- deadlock ---- */
+
+void sched_register_thread(void) {
+  if (tls_worker || tls_registered) return;
+  tls_registered = true;
+  atomic_fetch_add(&S.awake, 1);
+}
+
+void sched_blocked(sched_task *t) {
+  if (t->kind == TASK_THREAD) {
+    sched_thread_task *tt = (sched_thread_task *)t;
+    tt->counted = tls_registered;   /* read by the waker under the same lock */
+    if (!tt->counted) return;
+  }
+  atomic_fetch_sub(&S.awake, 1);
+}
+
+void sched_unblocked(sched_task *t) {
+  if (t->kind == TASK_THREAD && !((sched_thread_task *)t)->counted) return;
+  atomic_fetch_add(&S.awake, 1);
+}
+
+/* Nothing can wake anyone: wake every blocked outside thread with its
+** deadlock flag; each decides what to do (the lugo command reports and
+** exits, a library caller gets an error). Goroutines stay parked. */
+static void deadlock_found(void) {
+  pthread_mutex_lock(&S.blocked_mu);
+  for (sched_thread_task *t = S.blocked_threads; t; t = t->next_blocked) {
+    if (!t->counted) continue;
+    pthread_mutex_lock(&t->mu);
+    t->deadlock = true;
+    pthread_cond_signal(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+  }
+  pthread_mutex_unlock(&S.blocked_mu);
+}
+
+/* ---- running functions on workers ---- */
+
+static void serve_request(sched_worker *w) {
+  worker_request *r = atomic_exchange(&w->request, NULL);
+  if (!r) return;
+  r->fn(w, w->vm, r->arg);
+  pthread_mutex_lock(&r->mu);
+  r->done = true;
+  pthread_cond_signal(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+}
+
+void sched_each_worker(void (*fn)(sched_worker *w, void *vm, void *arg), void *arg) {
+  if (!atomic_load(&S.started)) return;
+  sched_worker *self = tls_worker;
+  pthread_mutex_lock(&S.request_mu);
+  for (int i = 0; i < S.nworkers; i++) {
+    sched_worker *w = &S.workers[i];
+    if (w == self) {
+      fn(w, w->vm, arg);
+      continue;
+    }
+    worker_request r = {.fn = fn, .arg = arg, .done = false};
+    pthread_mutex_init(&r.mu, NULL);
+    pthread_cond_init(&r.cv, NULL);
+    atomic_store(&w->request, &r);
+    atomic_store(&w->parked, false);
+    uv_async_send(&w->wakeup);
+    pthread_mutex_lock(&r.mu);
+    while (!r.done) pthread_cond_wait(&r.cv, &r.mu);
+    pthread_mutex_unlock(&r.mu);
+    pthread_mutex_destroy(&r.mu);
+    pthread_cond_destroy(&r.cv);
+  }
+  pthread_mutex_unlock(&S.request_mu);
+}
+
 /* ---- the worker loop ---- */
 
 static void run_task(sched_worker *w, sched_task *t) {
@@ -261,6 +354,7 @@ static void run_task(sched_worker *w, sched_task *t) {
   switch (r) {
     case RUN_DONE:
       atomic_fetch_sub(&S.live, 1);
+      if (atomic_fetch_sub(&S.awake, 1) == 1) deadlock_found();
       break;
     case RUN_YIELDED:
       list_push(&w->yielded, t);
@@ -271,13 +365,14 @@ static void run_task(sched_worker *w, sched_task *t) {
         t->unlock = NULL;
         unlock(t->unlock_arg);   /* from here on, t may be woken */
       }
+      if (atomic_load(&S.awake) == 0) deadlock_found();
       break;
   }
 }
 
 static void park(sched_worker *w) {
   atomic_store(&w->parked, true);
-  if (work_visible(w)) {
+  if (work_visible(w) || atomic_load(&w->request)) {
     atomic_store(&w->parked, false);
     return;
   }
@@ -290,6 +385,7 @@ static void *worker_main(void *arg) {
   tls_worker = w;
   w->vm = S.hooks.worker_start(w, w->index);
   for (;;) {
+    serve_request(w);
     sched_task *t = find_work(w);
     for (int spin = 0; !t && spin < SPIN_ROUNDS; spin++) {
       sched_yield();
@@ -335,6 +431,7 @@ void sched_spawn(sched_task *t) {
   t->owner = NULL;
   t->unlock = NULL;
   atomic_fetch_add(&S.live, 1);
+  atomic_fetch_add(&S.awake, 1);
   if (!atomic_load(&S.started)) start_workers();
   sched_worker *self = tls_worker;
   if (self && runq_put(&self->newq, t)) {
@@ -388,6 +485,9 @@ void sched_thread_task_init(sched_thread_task *t) {
   pthread_mutex_init(&t->mu, NULL);
   pthread_cond_init(&t->cv, NULL);
   t->woken = false;
+  t->deadlock = false;
+  t->counted = false;
+  t->next_blocked = NULL;
 }
 
 void sched_thread_task_destroy(sched_thread_task *t) {
@@ -396,14 +496,24 @@ void sched_thread_task_destroy(sched_thread_task *t) {
 }
 
 void sched_block(sched_thread_task *t) {
+  pthread_mutex_lock(&S.blocked_mu);
+  t->next_blocked = S.blocked_threads;
+  S.blocked_threads = t;
+  pthread_mutex_unlock(&S.blocked_mu);
   if (t->task.unlock) {
     void (*unlock)(void *) = t->task.unlock;
     t->task.unlock = NULL;
     unlock(t->task.unlock_arg);
   }
+  if (t->counted && atomic_load(&S.awake) == 0) deadlock_found();
   pthread_mutex_lock(&t->mu);
-  while (!t->woken)
+  while (!t->woken && !t->deadlock)
     pthread_cond_wait(&t->cv, &t->mu);
   t->woken = false;
   pthread_mutex_unlock(&t->mu);
+  pthread_mutex_lock(&S.blocked_mu);
+  sched_thread_task **p = &S.blocked_threads;
+  while (*p != t) p = &(*p)->next_blocked;
+  *p = t->next_blocked;
+  pthread_mutex_unlock(&S.blocked_mu);
 }

@@ -38,6 +38,9 @@ typedef struct sched_thread_task {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   bool woken;                 /* guarded by mu */
+  bool deadlock;              /* guarded by mu: woken because nothing else can */
+  bool counted;               /* its thread is registered (counts as awake) */
+  struct sched_thread_task *next_blocked;  /* guarded by the scheduler */
 } sched_thread_task;
 
 typedef struct sched_hooks {
@@ -76,8 +79,29 @@ sched_task *sched_running(void);
 /* Tasks spawned and not yet done. */
 long sched_live(void);
 
+/* ---- deadlock accounting ----
+** The scheduler counts who could still wake someone: goroutines not blocked
+** and registered outside threads not blocked. When that count reaches zero,
+** nothing can ever wake anyone: every blocked outside thread is woken with
+** its deadlock flag set. (Sleeping with a timer pending is not blocked.) */
+
+/* Counts the calling outside thread (once per thread) as able to wake
+** others while it runs. Only registered threads take part in deadlock
+** detection: an unregistered one blocking or waking changes no count. */
+void sched_register_thread(void);
+
+/* t queued a waiter and will park; call under the object's lock. */
+void sched_blocked(sched_task *t);
+
+/* A waker took t's waiter; call under the object's lock, before waking. */
+void sched_unblocked(sched_task *t);
+
+/* Runs fn(worker, vm, arg) on every worker's own thread, one at a time, and
+** returns when all have run. From a worker, its own call runs inline. */
+void sched_each_worker(void (*fn)(sched_worker *w, void *vm, void *arg), void *arg);
+
 /* For a thread outside the runtime: runs t's unlock, then sleeps until
-** sched_wake(&t->task). */
+** sched_wake(&t->task), or until a deadlock (then t->deadlock is set). */
 void sched_thread_task_init(sched_thread_task *t);
 void sched_thread_task_destroy(sched_thread_task *t);
 void sched_block(sched_thread_task *t);

@@ -53,6 +53,7 @@ static chan_status try_case(sel_case *k, waiter **woken) {
 
 static void enqueue_all(sel_state *s, sched_task *task) {
   atomic_init(&s->done, 0);
+  s->task = task;
   for (int i = 0; i < s->n; i++) {
     sel_case *k = &s->cases[i];
     waiter *w = &k->w;
@@ -65,6 +66,7 @@ static void enqueue_all(sel_state *s, sched_task *task) {
     w->obj = k->c;
     waitq_push(k->dir == SEL_SEND ? &k->c->sendq : &k->c->recvq, w);
   }
+  sched_blocked(task);   /* once: only the winning case unblocks it */
 }
 
 sel_status sel_select(sel_state *s, sched_task *task, unsigned rand, int *chosen,
@@ -89,7 +91,7 @@ sel_status sel_select(sel_state *s, sched_task *task, unsigned rand, int *chosen
     sel_unlock(s);
     return SEL_NONE;
   }
-  enqueue_all(s, task);
+  enqueue_all(s, task);   /* with no case: blocked for ever */
   return SEL_PARKED;
 }
 
@@ -104,8 +106,18 @@ void sel_finish(sel_state *s, int *chosen, bool *ok) {
       *ok = k->w.success;
       continue;
     }
-    waitq *q = k->dir == SEL_SEND ? &k->c->sendq : &k->c->recvq;
-    if (waitq_contains(q, &k->w)) waitq_remove(q, &k->w);
+    waitq_cancel(&k->w);
   }
   sel_unlock(s);
+}
+
+bool sel_cancel(sel_state *s, int *chosen, bool *ok) {
+  if (s->n == 0) {
+    sched_unblocked(s->task);
+    return true;
+  }
+  sel_finish(s, chosen, ok);
+  if (*chosen >= 0) return false;
+  sched_unblocked(s->task);
+  return true;
 }

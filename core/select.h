@@ -24,6 +24,7 @@ typedef struct sel_state {
   chan **lockorder;         /* room for n: the channels sorted by address */
   int *pollorder;           /* room for n: the cases in random order */
   atomic_int done;          /* first waker CASes 0 -> 1 */
+  sched_task *task;         /* who parked, once parked */
 } sel_state;
 
 typedef enum sel_status {
@@ -46,5 +47,10 @@ void sel_unlock(void *s);
 /* After the parked select was woken: dequeues the losing waiters and
 ** reports the winner like sel_select's SEL_READY. */
 void sel_finish(sel_state *s, int *chosen, bool *ok);
+
+/* Gives up a parked select: dequeues every waiter. Returns true if no case
+** had fired (the task counts as unblocked again); else reports the winner
+** like sel_finish and returns false. */
+bool sel_cancel(sel_state *s, int *chosen, bool *ok);
 
 #endif

@@ -64,6 +64,14 @@ void wg_unlock(void *wg) {
   pthread_mutex_unlock(&((waitgroup *)wg)->mu);
 }
 
+bool wg_cancel(waitgroup *wg, waiter *w) {
+  pthread_mutex_lock(&wg->mu);
+  bool queued = waitq_cancel(w);
+  if (queued) sched_unblocked(w->task);
+  pthread_mutex_unlock(&wg->mu);
+  return queued;
+}
+
 long wg_count(waitgroup *wg) {
   pthread_mutex_lock(&wg->mu);
   long n = wg->count;

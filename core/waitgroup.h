@@ -22,6 +22,9 @@ bool wg_wait(waitgroup *wg, sched_task *task, waiter *w);
 
 void wg_unlock(void *wg);
 
+/* Gives up a parked wait (see chan_cancel). */
+bool wg_cancel(waitgroup *wg, waiter *w);
+
 long wg_count(waitgroup *wg);
 
 #endif

@@ -12,6 +12,7 @@
 ** record or the outside thread's stack) until that task is woken. */
 typedef struct waiter {
   struct waiter *next, *prev;  /* links in a waitq; guarded by its lock */
+  struct waitq *q;             /* the waitq holding it, or NULL */
   sched_task *task;            /* who to wake */
   void *elem;                  /* send: the value offered; recv: the slot */
   bool success;                /* set by the waker: a value moved (not closed) */
@@ -26,6 +27,7 @@ typedef struct waitq {
 } waitq;
 
 static inline void waitq_push(waitq *q, waiter *w) {
+  w->q = q;
   w->next = NULL;
   w->prev = q->last;
   if (q->last) q->last->next = w; else q->first = w;
@@ -36,6 +38,7 @@ static inline void waitq_remove(waitq *q, waiter *w) {
   if (w->prev) w->prev->next = w->next; else q->first = w->next;
   if (w->next) w->next->prev = w->prev; else q->last = w->prev;
   w->next = w->prev = NULL;
+  w->q = NULL;
 }
 
 /* Queues w for a plain (non-select) wait of task. */
@@ -46,15 +49,20 @@ static inline void waitq_park(waitq *q, waiter *w, sched_task *task, void *elem)
   w->fired = false;
   w->sel_done = NULL;
   waitq_push(q, w);
+  sched_blocked(task);
 }
 
-/* Is w in q? Only meaningful under q's lock. */
-static inline bool waitq_contains(waitq *q, waiter *w) {
-  return w->prev != NULL || q->first == w;
+/* Takes w out of its queue if it is still in one (a wait given up); under
+** that queue's lock. Returns whether it was still queued. */
+static inline bool waitq_cancel(waiter *w) {
+  if (!w->q) return false;
+  waitq_remove(w->q, w);
+  return true;
 }
 
-/* Removes and returns the first waiter that can still be woken: a select
-** waiter whose select another case already won is dropped on the way. */
+/* Removes and returns the first waiter that can still be woken, counting
+** its task as unblocked: a select waiter whose select another case
+** already won is dropped on the way. */
 static inline waiter *waitq_pop(waitq *q) {
   waiter *w;
   while ((w = q->first) != NULL) {
@@ -65,6 +73,7 @@ static inline waiter *waitq_pop(waitq *q) {
         continue;
       w->fired = true;
     }
+    sched_unblocked(w->task);
     return w;
   }
   return NULL;

@@ -68,13 +68,41 @@ static void nap(void) {
   nanosleep(&ts, NULL);
 }
 
-/* A hang (lost wake-up) must fail the test, not stall CI. */
+/* A hang (lost wake-up, stuck lock) must fail the test, not stall CI: each
+** phase gets PHASE_SECONDS. */
+#define PHASE_SECONDS 60
+static const char *volatile phase = "start";
+
 static void on_alarm(int sig) {
   (void)sig;
-  static const char msg[] = "test_chan.c: FAILED: timed out (hang?)\n";
+  static const char msg[] = "test_chan.c: FAILED: timed out (hang?) in ";
+  const char *p = phase;
+  size_t n = 0;
+  while (p[n]) n++;
   (void)!write(2, msg, sizeof msg - 1);
+  (void)!write(2, p, n);
+  (void)!write(2, "\n", 1);
   _exit(1);
 }
+
+static void set_phase(const char *name) {
+  phase = name;
+  alarm(PHASE_SECONDS);
+}
+
+/* A thread task of this very thread that some operation should have woken:
+** sched_block then returns at once. If it was not woken, blocking would
+** hang and its waiter is still queued: fail now. */
+static void settle(sched_thread_task *tt, const char *file, int line) {
+  if (!tt->woken) {
+    fprintf(stderr, "%s:%d: FAILED: task not woken; stopping\n", file, line);
+    exit(1);
+  }
+  sched_block(tt);
+  check(!tt->woken, "woken flag cleared by sched_block", file, line);
+}
+
+#define SETTLE(tt) settle((tt), __FILE__, __LINE__)
 
 /* ---- blocking helpers for outside threads ---------------------------- */
 
@@ -315,7 +343,7 @@ static void test_waiters_single_thread(void) {
   CHECK(!tt[0].woken);
   CHECK(send_l(c, 77) == CHAN_OK);
   CHECK(tt[0].woken && w[0].success && got[0] == 77);
-  sched_block(&tt[0]);  /* already woken: returns, clears the flag */
+  SETTLE(&tt[0]);
   CHECK(!tt[0].woken);
   CHECK(chan_len(c) == 0);
 
@@ -328,7 +356,7 @@ static void test_waiters_single_thread(void) {
   for (long i = 0; i < 3; i++) CHECK(send_l(c, 500 + i) == CHAN_OK);
   for (int i = 0; i < 3; i++) {
     CHECK(tt[i].woken && w[i].success && got[i] == 500 + i);
-    sched_block(&tt[i]);
+    SETTLE(&tt[i]);
   }
   CHECK(send_l(c, 1) == CHAN_WOULDBLOCK);
 
@@ -343,7 +371,7 @@ static void test_waiters_single_thread(void) {
   for (int i = 0; i < 3; i++) {
     CHECK(recv_l(c, &v) == CHAN_OK && v == 31 + i);
     CHECK(tt[i].woken && w[i].success);
-    sched_block(&tt[i]);
+    SETTLE(&tt[i]);
   }
   CHECK(recv_l(c, &v) == CHAN_WOULDBLOCK);
 
@@ -353,7 +381,7 @@ static void test_waiters_single_thread(void) {
   chan_unlock(c);
   CHECK(chan_close(c) == CHAN_OK);
   CHECK(tt[0].woken && !w[0].success && got[0] == -5);
-  sched_block(&tt[0]);
+  SETTLE(&tt[0]);
   reset_drops();
   obj_release((lugo_obj *)c);
 
@@ -363,7 +391,7 @@ static void test_waiters_single_thread(void) {
   chan_unlock(c);
   CHECK(chan_close(c) == CHAN_OK);
   CHECK(tt[0].woken && !w[0].success && sv[0] == 123);
-  sched_block(&tt[0]);
+  SETTLE(&tt[0]);
   CHECK(recv_l(c, &v) == CHAN_CLOSED);  /* the refused value is not queued */
   obj_release((lugo_obj *)c);
   CHECK(atomic_load(&drops) == 0);
@@ -388,8 +416,8 @@ static void test_waiters_single_thread(void) {
   CHECK(recv_l(c, &v) == CHAN_OK && v == 30);
   CHECK(recv_l(c, &v) == CHAN_OK && v == 40);
   CHECK(recv_l(c, &v) == CHAN_WOULDBLOCK);
-  sched_block(&tt[0]);
-  sched_block(&tt[1]);
+  SETTLE(&tt[0]);
+  SETTLE(&tt[1]);
 
   /* close of a full buffer with a parked sender: the sender is refused, the
   ** buffer still drains, and the refused value is never dropped */
@@ -400,7 +428,7 @@ static void test_waiters_single_thread(void) {
   chan_unlock(c);
   CHECK(chan_close(c) == CHAN_OK);
   CHECK(tt[0].woken && !w[0].success);
-  sched_block(&tt[0]);
+  SETTLE(&tt[0]);
   CHECK(chan_len(c) == 2);
   CHECK(recv_l(c, &v) == CHAN_OK && v == 1);
   reset_drops();
@@ -960,24 +988,36 @@ int main(void) {
   const char *s = getenv("LUGO_TEST_SCALE");
   if (s && atol(s) > 0) scale = atol(s);
   signal(SIGALRM, on_alarm);
-  alarm(120);
   setvbuf(stdout, NULL, _IONBF, 0);
 
   printf("test_chan: single thread\n");
+  set_phase("test_buffered_fifo");
   test_buffered_fifo();
+  set_phase("test_unbuffered_nonblocking");
   test_unbuffered_nonblocking();
+  set_phase("test_close");
   test_close();
+  set_phase("test_drop");
   test_drop();
+  set_phase("test_waiters_single_thread");
   test_waiters_single_thread();
 
   printf("test_chan: outside threads (stress counts / %ld)\n", scale);
+  set_phase("test_mpmc_threads cap 0");
   test_mpmc_threads(0, 200000 / scale);
+  set_phase("test_mpmc_threads cap 1");
   test_mpmc_threads(1, 200000 / scale);
+  set_phase("test_mpmc_threads cap 64");
   test_mpmc_threads(64, 200000 / scale);
+  set_phase("test_close_wakes cap 0 recv");
   test_close_wakes(0, false);
+  set_phase("test_close_wakes cap 1 recv");
   test_close_wakes(1, false);
+  set_phase("test_close_wakes cap 0 send");
   test_close_wakes(0, true);
+  set_phase("test_close_wakes cap 1 send");
   test_close_wakes(1, true);
+  set_phase("test_close_wakes cap 64 send");
   test_close_wakes(64, true);
 
   printf("test_chan: goroutine-style tasks\n");
@@ -985,12 +1025,16 @@ int main(void) {
   CHECK(!sched_started());
   CHECK(sched_set_workers(2));
   CHECK(sched_workers() == 2);
+  set_phase("test_pingpong plain");
   test_pingpong(100000 / scale, false);
+  set_phase("test_pingpong cross");
   test_pingpong(100000 / scale, true);
   CHECK(!sched_set_workers(3));  /* too late: workers run */
   CHECK(sched_workers() == 2);
   CHECK(atomic_load(&workers_started) == 2);
+  set_phase("test_goroutine_mpmc cap 8");
   test_goroutine_mpmc(8, 40000 / scale);
+  set_phase("test_goroutine_mpmc cap 0");
   test_goroutine_mpmc(0, 20000 / scale);
   CHECK(atomic_load(&owner_errors) == 0);
   CHECK(atomic_load(&ctx_errors) == 0);

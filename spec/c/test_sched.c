@@ -46,11 +46,26 @@ static void nap(void) {
   nanosleep(&ts, NULL);
 }
 
+/* A hang (lost wake-up, stuck lock) must fail the test, not stall CI: each
+** phase gets PHASE_SECONDS. */
+#define PHASE_SECONDS 60
+static const char *volatile phase = "start";
+
 static void on_alarm(int sig) {
   (void)sig;
-  static const char msg[] = "test_sched.c: FAILED: timed out (hang?)\n";
+  static const char msg[] = "test_sched.c: FAILED: timed out (hang?) in ";
+  const char *p = phase;
+  size_t n = 0;
+  while (p[n]) n++;
   (void)!write(2, msg, sizeof msg - 1);
+  (void)!write(2, p, n);
+  (void)!write(2, "\n", 1);
   _exit(1);
+}
+
+static void set_phase(const char *name) {
+  phase = name;
+  alarm(PHASE_SECONDS);
 }
 
 #define NWORKERS 2
@@ -431,7 +446,6 @@ static void test_yield_fairness(void) {
 
 int main(void) {
   signal(SIGALRM, on_alarm);
-  alarm(120);
   setvbuf(stdout, NULL, _IONBF, 0);
 
   sched_init(&hooks);
@@ -441,12 +455,16 @@ int main(void) {
   CHECK(sched_workers() == NWORKERS);
 
   printf("test_sched:\n");
+  set_phase("test_spawn_storm");
   test_spawn_storm();
   CHECK(atomic_load(&workers_started) == NWORKERS);
   CHECK(!sched_set_workers(4));
   CHECK(sched_workers() == NWORKERS);
+  set_phase("test_wake outside");
   test_wake(256, 200, false);
+  set_phase("test_wake task");
   test_wake(256, 200, true);
+  set_phase("test_yield_fairness");
   test_yield_fairness();
   CHECK(sched_current() == NULL && sched_running() == NULL);
   CHECK(sched_live() == 0);

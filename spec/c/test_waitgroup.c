@@ -43,12 +43,41 @@ static void nap(void) {
   nanosleep(&ts, NULL);
 }
 
+/* A hang (lost wake-up, stuck lock) must fail the test, not stall CI: each
+** phase gets PHASE_SECONDS. */
+#define PHASE_SECONDS 60
+static const char *volatile phase = "start";
+
 static void on_alarm(int sig) {
   (void)sig;
-  static const char msg[] = "test_waitgroup.c: FAILED: timed out (hang?)\n";
+  static const char msg[] = "test_waitgroup.c: FAILED: timed out (hang?) in ";
+  const char *p = phase;
+  size_t n = 0;
+  while (p[n]) n++;
   (void)!write(2, msg, sizeof msg - 1);
+  (void)!write(2, p, n);
+  (void)!write(2, "\n", 1);
   _exit(1);
 }
+
+static void set_phase(const char *name) {
+  phase = name;
+  alarm(PHASE_SECONDS);
+}
+
+/* A thread task of this very thread that some operation should have woken:
+** sched_block then returns at once. If it was not woken, blocking would
+** hang and its waiter is still queued: fail now. */
+static void settle(sched_thread_task *tt, const char *file, int line) {
+  if (!tt->woken) {
+    fprintf(stderr, "%s:%d: FAILED: task not woken; stopping\n", file, line);
+    exit(1);
+  }
+  sched_block(tt);
+  check(!tt->woken, "woken flag cleared by sched_block", file, line);
+}
+
+#define SETTLE(tt) settle((tt), __FILE__, __LINE__)
 
 static bool wait_count(atomic_int *n, int want, double seconds) {
   double end = now() + seconds;
@@ -127,7 +156,7 @@ static void test_waiters_single_thread(void) {
   CHECK(wg_count(wg) == 0);
   for (int i = 0; i < N; i++) {
     CHECK(tt[i].woken && w[i].success);
-    sched_block(&tt[i]);
+    SETTLE(&tt[i]);
     CHECK(!tt[i].woken);
   }
   /* the queue was emptied: a later zero crossing wakes nobody old */
@@ -137,7 +166,7 @@ static void test_waiters_single_thread(void) {
   CHECK(wg_add(wg, -1));
   CHECK(tt[0].woken && w[0].success);
   for (int i = 1; i < N; i++) CHECK(!tt[i].woken);
-  sched_block(&tt[0]);
+  SETTLE(&tt[0]);
   for (int i = 0; i < N; i++) sched_thread_task_destroy(&tt[i]);
   obj_release((lugo_obj *)wg);
 }
@@ -397,14 +426,19 @@ static void test_goroutine_waiters(void) {
 
 int main(void) {
   signal(SIGALRM, on_alarm);
-  alarm(120);
   setvbuf(stdout, NULL, _IONBF, 0);
   printf("test_waitgroup:\n");
+  set_phase("test_basic");
   test_basic();
+  set_phase("test_waiters_single_thread");
   test_waiters_single_thread();
+  set_phase("test_threads parked first");
   test_threads(true);
+  set_phase("test_threads racing");
   test_threads(false);
+  set_phase("test_reuse");
   test_reuse();
+  set_phase("test_goroutine_waiters");
   test_goroutine_waiters();
   int f = atomic_load(&failures);
   if (f) {
