@@ -424,7 +424,9 @@ void gor_push_dump(lua_State *L, const char *caller_state) {
   luaL_Buffer b;
   goroutine *self = running();
   luaL_buffinit(L, &b);
-  if (self) {
+  if (!caller_state) {
+    /* not asked from a goroutine or the main thread (a signal) */
+  } else if (self) {
     add_goroutine(&b, L, self, caller_state);
   } else {
     lua_pushfstring(L, "goroutine 1 [%s]:\n", caller_state);

@@ -46,7 +46,8 @@ int op_park(lua_State *L, lugo_op *op, const park_ops *ops, void *obj,
             lua_KFunction k);
 
 /* The text of a goroutine dump: every goroutine's state and traceback, the
-** caller's first ("running"). Pushes it on L. */
+** caller's first with caller_state ("running"); caller_state NULL: the
+** caller is not a goroutine (a signal handling thread). Pushes it on L. */
 void gor_push_dump(lua_State *L, const char *caller_state);
 
 /* Makes a deadlock seen by this process's main thread print the dump and

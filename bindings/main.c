@@ -1,5 +1,7 @@
 /* main.c: the `lugo` command: runs a script, a chunk or stdin as the main
 ** goroutine (id 1), or a REPL; exit statuses as lua's, panics exit 2. */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +102,35 @@ static int finish(lua_State *L, int status) {
   return status;
 }
 
+/* SIGQUIT prints every goroutine's state and traceback to stderr without
+** stopping, as Go does. A thread waits for it: a handler could not take
+** the dump (it needs locks and the workers' help). */
+static void *sigquit_main(void *arg) {
+  sigset_t *set = arg;
+  lua_State *L = luaL_newstate();
+  for (;;) {
+    int sig;
+    if (sigwait(set, &sig) != 0 || !L) continue;
+    gor_push_dump(L, NULL);
+    fprintf(stderr, "SIGQUIT: goroutine dump\n\n%s", lua_tostring(L, -1));
+    fflush(stderr);
+    lua_settop(L, 0);
+  }
+  return NULL;
+}
+
+/* Blocks SIGQUIT in every thread (workers inherit the mask) and starts the
+** thread that waits for it. */
+static void handle_sigquit(void) {
+  static sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGQUIT);
+  pthread_t thread;
+  if (pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 &&
+      pthread_create(&thread, NULL, sigquit_main, &set) == 0)
+    pthread_detach(thread);
+}
+
 int main(int argc, char **argv) {
   if (argv[0] && argv[0][0]) progname = argv[0];
   int interactive = 0, version = 0, script = argc;
@@ -123,6 +154,7 @@ int main(int argc, char **argv) {
   lua_State *L = luaL_newstate();
   if (!L) { fprintf(stderr, "%s: cannot create state: not enough memory\n", progname); return 1; }
   gor_exit_on_deadlock();
+  handle_sigquit();
   luaL_openlibs(L);
   luaL_requiref(L, "lugo", luaopen_lugo, 0);
   lua_pop(L, 1);

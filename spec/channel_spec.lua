@@ -588,7 +588,8 @@ describe("range", function()
 end)
 
 describe("views", function()
-  local methods = { "send", "recv", "close", "len", "cap", "range", "sendonly", "recvonly" }
+  local methods = { "send", "recv", "close", "len", "cap", "range", "sendonly", "recvonly",
+                    "case_recv", "case_send" }
 
   it("have every channel method", function()
     local c = lugo.chan(1)
@@ -639,6 +640,26 @@ describe("views", function()
     assert.are.equal(1, c:len())                 -- nothing was taken
     c:close()
     raises("receive from send-only channel", s.recv, s)  -- also once closed
+  end)
+
+  it("a send-only view raises receive from send-only channel on case_recv", function()
+    local c = lugo.chan(1)
+    local s = c:sendonly()
+    raises("receive from send-only channel", s.case_recv, s)
+    raises("receive from send-only channel", function() return s:case_recv(function() end) end)
+    local i = lugo.select { s:case_send("by select") }  -- its own direction works
+    assert.are.equal(1, i)
+    assert.are.same({ "by select", true, n = 2 }, table.pack(c:recv()))
+  end)
+
+  it("a receive-only view raises send on receive-only channel on case_send", function()
+    local c = lugo.chan(1)
+    local r = c:recvonly()
+    raises("send on receive-only channel", r.case_send, r, 1)
+    raises("send on receive-only channel", function() return r:case_send(nil, function() end) end)
+    c:send("for select")
+    local got = table.pack(lugo.select { r:case_recv() })  -- its own direction works
+    assert.are.same({ 1, "for select", true, n = 3 }, got)
   end)
 
   it("a receive-only view receives and ranges", function()
