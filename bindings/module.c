@@ -1,5 +1,8 @@
 /* module.c: luaopen_lugo, the module table, and the calls about the
 ** runtime itself (numgoroutine, workers, config). */
+#define _GNU_SOURCE 1
+#include <dlfcn.h>
+#include <pthread.h>
 #include <time.h>
 #include <lauxlib.h>
 
@@ -58,7 +61,17 @@ static const luaL_Reg lugo_funcs[] = {
   {NULL, NULL}
 };
 
+/* Keeps lugo.so mapped for the life of the process: lua_close unloads C
+** modules, but worker threads keep running our code until exit. */
+static void pin_module(void) {
+  Dl_info info;
+  if (dladdr((void *)pin_module, &info) && info.dli_fname)
+    dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 LUGO_API int luaopen_lugo(lua_State *L) {
+  static pthread_once_t pinned = PTHREAD_ONCE_INIT;
+  pthread_once(&pinned, pin_module);
   sched_init(&gor_hooks);
   sched_register_thread();   /* no-op on workers */
   luaL_newlib(L, lugo_funcs);
