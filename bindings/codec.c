@@ -1408,3 +1408,13 @@ int codec_decode_owned(lua_State *L, codec_msg *msg, int env) {
 }
 
 /* }====================================================== */
+
+/* A float alone, built without a Lua state (timers run on their own
+** thread): the same bytes codec_encode writes for it. */
+void codec_encode_float(codec_msg *msg, double x) {
+  lua_Number n = (lua_Number)x;
+  memset(msg, 0, sizeof *msg);
+  msg->inline_buf[0] = TAG_FLOAT;
+  memcpy(msg->inline_buf + 1, &n, sizeof n);
+  msg->len = 1 + sizeof n;
+}

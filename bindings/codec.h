@@ -45,6 +45,9 @@ int codec_decode(lua_State *L, const codec_msg *msg, int env);
 ** decoding succeeds or raises. */
 int codec_decode_owned(lua_State *L, codec_msg *msg, int env);
 
+/* Encodes the float x alone into msg; needs no Lua state. */
+void codec_encode_float(codec_msg *msg, double x);
+
 /* Releases msg's buffer and object references; safe on a zeroed msg. */
 void codec_free(codec_msg *msg);
 

@@ -337,13 +337,35 @@ static run_result gor_run(sched_worker *w, void *vm, sched_task *t) {
     return g->parked ? RUN_PARKED : RUN_YIELDED;
   }
   if (status != LUA_OK) gor_panic(L, g);
+  return RUN_DONE;
+}
+
+static void gor_done(sched_worker *w, void *vm, sched_task *t) {
+  (void)w;
+  lua_State *L = vm;
+  goroutine *g = (goroutine *)t;
   vm_state *state = vm_of(L);
   if (g->prev) g->prev->next = g->next; else state->started = g->next;
   if (g->next) g->next->prev = g->prev;
   pool_put(L, g->co, g->co_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, g->env_ref);
   gor_free(g);
-  return RUN_DONE;
+}
+
+/* Runs at the next count event of a preempted goroutine: give way. */
+static void preempt_hook(lua_State *L, lua_Debug *ar) {
+  lua_sethook(L, NULL, 0, 0);
+  if (ar->event == LUA_HOOKCOUNT && lua_isyieldable(L))
+    lua_yield(L, 0);   /* the worker sees a plain yield: RUN_YIELDED */
+}
+
+/* In a signal handler on the goroutine's worker: lua_sethook is safe there
+** (lua.c arms its SIGINT hook the same way). A goroutine running a nested
+** coroutine is not reached: only its own coroutine gets the hook. */
+static void gor_preempt(sched_worker *w, sched_task *t) {
+  (void)w;
+  goroutine *g = (goroutine *)t;
+  if (g->co) lua_sethook(g->co, preempt_hook, LUA_MASKCOUNT, 1);
 }
 
 static void *gor_worker_start(sched_worker *w, int index) {
@@ -449,4 +471,6 @@ void gor_push_dump(lua_State *L, const char *caller_state) {
 const sched_hooks gor_hooks = {
   .worker_start = gor_worker_start,
   .run = gor_run,
+  .done = gor_done,
+  .preempt = gor_preempt,
 };

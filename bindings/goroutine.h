@@ -5,6 +5,7 @@
 
 #include <lua.h>
 #include "../core/sched.h"
+#include "../core/timer.h"
 #include "../core/waitq.h"
 #include "codec.h"
 
@@ -14,6 +15,7 @@ typedef struct lugo_op {
   sched_task *task;
   waiter w;
   codec_msg slot;            /* the value sent, or the one received */
+  timer_entry timer;         /* lugo.sleep's wake-up */
 } lugo_op;
 
 /* Storage for a blocking call made outside the runtime. */

@@ -129,3 +129,7 @@ void handle_register(lua_State *L, obj_kind kind, const luaL_Reg *methods,
   lua_setfield(L, -2, "__index");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &meta_keys[kind]);
 }
+
+void handle_push_metatable(lua_State *L, obj_kind kind) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &meta_keys[kind]);
+}

@@ -26,6 +26,9 @@ lhandle *handle_check(lua_State *L, int idx, obj_kind kind);
 void handle_register(lua_State *L, obj_kind kind, const luaL_Reg *methods,
                      const luaL_Reg *metamethods);
 
+/* Pushes the metatable of kind (after handle_register). */
+void handle_push_metatable(lua_State *L, obj_kind kind);
+
 /* Pushes a new handle of obj (taking over the caller's reference). */
 void handle_push_new(lua_State *L, lugo_obj *obj);
 

@@ -21,14 +21,6 @@ static int l_workers(lua_State *L) {
   return 1;
 }
 
-/* Monotonic seconds: never jumps with the wall clock. */
-static int l_now(lua_State *L) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
-  return 1;
-}
-
 static int l_config(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   if (lua_getfield(L, 1, "workers") != LUA_TNIL) {
@@ -56,7 +48,6 @@ static const luaL_Reg lugo_funcs[] = {
   {"numgoroutine", l_numgoroutine},
   {"workers", l_workers},
   {"config", l_config},
-  {"now", l_now},
   {"stack", l_stack},
   {NULL, NULL}
 };
@@ -81,5 +72,6 @@ LUGO_API int luaopen_lugo(lua_State *L) {
   lwaitgroup_open(L);
   lselect_open(L);
   lmutex_open(L);
+  ltime_open(L);
   return 1;
 }

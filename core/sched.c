@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
+#include <time.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,10 @@
 #define FAIRNESS_TICKS 61
 /* Rounds an idle worker looks for work before it parks. */
 #define SPIN_ROUNDS 64
+/* A task running longer than this while others wait is preempted. */
+#define TIME_SLICE_NS 10000000
+/* The signal that asks a worker to preempt its task (as Go's SIGURG). */
+#define PREEMPT_SIGNAL SIGURG
 
 /* A FIFO of tasks linked through sched_task.next. */
 typedef struct task_list {
@@ -35,7 +41,9 @@ struct sched_worker {
   task_list local;              /* started, runnable; owner only */
   task_list yielded;            /* gave way (lugo.yield); owner only */
   sched_task *runnext;          /* woken by the running task; owner only */
-  sched_task *current;          /* running task; owner only */
+  sched_task *volatile current; /* running task; owner only (and its signal handler) */
+  atomic_ulong run_seq;         /* bumped by the owner at each task switch */
+  atomic_bool others_ready;     /* owner's hint: local work waits behind current */
   unsigned tick;                /* owner only */
   unsigned rand;                /* owner only: victim choice */
   pthread_mutex_t inbox_mu;     /* guards inbox */
@@ -308,6 +316,10 @@ static void deadlock_found(void) {
   pthread_mutex_unlock(&S.blocked_mu);
 }
 
+void sched_awake_add(long delta) {
+  if (atomic_fetch_add(&S.awake, delta) + delta == 0) deadlock_found();
+}
+
 /* ---- running functions on workers ---- */
 
 static void serve_request(sched_worker *w) {
@@ -320,10 +332,42 @@ static void serve_request(sched_worker *w) {
   pthread_mutex_unlock(&r->mu);
 }
 
+/* Waits for r; a worker keeps serving requests to itself meanwhile, since
+** the worker it waits for may be waiting for it. */
+static void await_request(worker_request *r, sched_worker *self) {
+  pthread_mutex_lock(&r->mu);
+  while (!r->done) {
+    if (!self) {
+      pthread_cond_wait(&r->cv, &r->mu);
+      continue;
+    }
+    pthread_mutex_unlock(&r->mu);
+    serve_request(self);
+    pthread_mutex_lock(&r->mu);
+    if (r->done) break;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+  }
+  pthread_mutex_unlock(&r->mu);
+}
+
 void sched_each_worker(void (*fn)(sched_worker *w, void *vm, void *arg), void *arg) {
   if (!atomic_load(&S.started)) return;
   sched_worker *self = tls_worker;
-  pthread_mutex_lock(&S.request_mu);
+  if (!self) {
+    pthread_mutex_lock(&S.request_mu);
+  } else {
+    while (pthread_mutex_trylock(&S.request_mu) != 0) {
+      serve_request(self);   /* the holder may be waiting for us */
+      sched_yield();
+    }
+  }
   for (int i = 0; i < S.nworkers; i++) {
     sched_worker *w = &S.workers[i];
     if (w == self) {
@@ -336,9 +380,7 @@ void sched_each_worker(void (*fn)(sched_worker *w, void *vm, void *arg), void *a
     atomic_store(&w->request, &r);
     atomic_store(&w->parked, false);
     uv_async_send(&w->wakeup);
-    pthread_mutex_lock(&r.mu);
-    while (!r.done) pthread_cond_wait(&r.cv, &r.mu);
-    pthread_mutex_unlock(&r.mu);
+    await_request(&r, self);
     pthread_mutex_destroy(&r.mu);
     pthread_cond_destroy(&r.cv);
   }
@@ -347,12 +389,23 @@ void sched_each_worker(void (*fn)(sched_worker *w, void *vm, void *arg), void *a
 
 /* ---- the worker loop ---- */
 
+static void publish_switch(sched_worker *w) {
+  unsigned long seq = atomic_load_explicit(&w->run_seq, memory_order_relaxed);
+  atomic_store_explicit(&w->run_seq, seq + 1, memory_order_relaxed);
+  atomic_store_explicit(&w->others_ready,
+                        w->runnext || w->local.head || w->yielded.head,
+                        memory_order_relaxed);
+}
+
 static void run_task(sched_worker *w, sched_task *t) {
   w->current = t;
+  publish_switch(w);
   run_result r = S.hooks.run(w, w->vm, t);
   w->current = NULL;
+  publish_switch(w);
   switch (r) {
     case RUN_DONE:
+      if (S.hooks.done) S.hooks.done(w, w->vm, t);
       atomic_fetch_sub(&S.live, 1);
       if (atomic_fetch_sub(&S.awake, 1) == 1) deadlock_found();
       break;
@@ -397,6 +450,57 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
+/* ---- preemption ---- */
+
+static void on_preempt_signal(int sig) {
+  (void)sig;
+  sched_worker *w = tls_worker;
+  sched_task *t = w ? w->current : NULL;
+  if (t && S.hooks.preempt) S.hooks.preempt(w, t);
+}
+
+/* Does anything wait to run on w besides its current task? */
+static bool others_wait(sched_worker *w) {
+  return atomic_load_explicit(&w->others_ready, memory_order_relaxed) ||
+         atomic_load(&w->inbox_ready) || runq_size(&w->newq) > 0 ||
+         atomic_load(&S.global_count) > 0;
+}
+
+/* Go's sysmon, reduced to preemption: every time slice, a worker that is
+** still on the same task as last time while others wait gets a signal. A
+** busy loop with nothing waiting is never disturbed. */
+static void *monitor_main(void *arg) {
+  (void)arg;
+  int n = S.nworkers;
+  unsigned long *seen = calloc((size_t)n, sizeof *seen);
+  if (!seen) return NULL;
+  struct timespec slice = {0, TIME_SLICE_NS};
+  for (;;) {
+    nanosleep(&slice, NULL);
+    for (int i = 0; i < n; i++) {
+      sched_worker *w = &S.workers[i];
+      unsigned long seq = atomic_load_explicit(&w->run_seq, memory_order_relaxed);
+      bool running = seq & 1;   /* odd between a task's start and end */
+      if (running && seq == seen[i] && others_wait(w))
+        pthread_kill(w->thread, PREEMPT_SIGNAL);
+      seen[i] = seq;
+    }
+  }
+  return NULL;
+}
+
+static void start_monitor(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_preempt_signal;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(PREEMPT_SIGNAL, &sa, NULL);
+  pthread_t thread;
+  if (pthread_create(&thread, NULL, monitor_main, NULL) == 0)
+    pthread_detach(thread);
+}
+
 static void start_workers(void) {
   pthread_mutex_lock(&S.start_mu);
   if (!atomic_load(&S.started)) {
@@ -420,6 +524,7 @@ static void start_workers(void) {
       }
     }
     atomic_store(&S.started, true);
+    start_monitor();
   }
   pthread_mutex_unlock(&S.start_mu);
 }

@@ -16,7 +16,7 @@ typedef enum task_kind {
 
 /* What a run hook reports when the task gives its worker back. */
 typedef enum run_result {
-  RUN_DONE,         /* finished: the hook has freed it */
+  RUN_DONE,         /* finished: the done hook frees it */
   RUN_YIELDED,      /* still runnable: queue it behind the others */
   RUN_PARKED        /* waiting: someone will sched_wake it */
 } run_result;
@@ -48,6 +48,13 @@ typedef struct sched_hooks {
   void *(*worker_start)(sched_worker *w, int index);
   /* Start (owner == NULL: the hook sets it) or resume task t in vm. */
   run_result (*run)(sched_worker *w, void *vm, sched_task *t);
+  /* After run reported RUN_DONE: free t (no longer the running task).
+  ** May be NULL (then run frees it before reporting). */
+  void (*done)(sched_worker *w, void *vm, sched_task *t);
+  /* In a signal handler on w's thread while t runs past its time slice and
+  ** other tasks wait: arrange for t to yield soon (async-signal-safe only,
+  ** e.g. lua_sethook). May be NULL. */
+  void (*preempt)(sched_worker *w, sched_task *t);
 } sched_hooks;
 
 /* Installs the hooks; only the first call counts. */
@@ -95,6 +102,10 @@ void sched_blocked(sched_task *t);
 
 /* A waker took t's waiter; call under the object's lock, before waking. */
 void sched_unblocked(sched_task *t);
+
+/* Adds delta to the count of things that can still wake someone (pending
+** timers); reaching zero is a deadlock. */
+void sched_awake_add(long delta);
 
 /* Runs fn(worker, vm, arg) on every worker's own thread, one at a time, and
 ** returns when all have run. From a worker, its own call runs inline. */

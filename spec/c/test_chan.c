@@ -10,7 +10,7 @@
 **   gcc -std=gnu11 -O2 -pthread core/sched.c core/runq.c core/chan.c \
 **       core/waitgroup.c spec/c/test_chan.c -luv -o t && ./t
 **
-** LUGO_TEST_SCALE (a divisor; default 1, 2 under ThreadSanitizer) shrinks
+** LUGO_TEST_SCALE (a divisor; default 1, 4 under ThreadSanitizer) shrinks
 ** the stress counts. */
 
 /* Core headers first: a -Icore build would otherwise let the system
@@ -43,7 +43,7 @@ static void check(int ok, const char *what, const char *file, int line) {
 #define CHECK(c) check((c) != 0, #c, __FILE__, __LINE__)
 
 /* Under ThreadSanitizer (about 3x slower on the futex-heavy runs) the
-** stress counts are halved to stay near 10 s on 2 cores. */
+** stress counts are divided by 4 to stay well under 10 s on 2 cores. */
 #if defined(__SANITIZE_THREAD__)
 #define TSAN_BUILD 1
 #elif defined(__has_feature)
@@ -52,7 +52,7 @@ static void check(int ok, const char *what, const char *file, int line) {
 #endif
 #endif
 #ifdef TSAN_BUILD
-static long scale = 2;
+static long scale = 4;
 #else
 static long scale = 1;
 #endif

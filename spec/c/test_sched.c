@@ -313,6 +313,7 @@ static run_result waker_target_fn(stask *s, sched_worker *w) {
   pthread_mutex_lock(&park_mu);
   if (park_len >= 4096) abort();
   park_list[park_len++] = s;
+  sched_blocked(&s->task);  /* deadlock accounting, as waitq_park does */
   s->task.unlock = unlock_park_mu;
   s->task.unlock_arg = &park_mu;
   return RUN_PARKED;  /* park_mu stays locked until the worker unlocks it */
@@ -326,6 +327,7 @@ static int wake_all_parked(void) {
   int n = park_len;
   memcpy(batch, park_list, (size_t)n * sizeof *batch);
   park_len = 0;
+  for (int i = 0; i < n; i++) sched_unblocked(&batch[i]->task);
   pthread_mutex_unlock(&park_mu);
   for (int i = 0; i < n; i++) {
     if (batch[i]->task.unlock != NULL) atomic_fetch_add(&wake_order_errors, 1);
@@ -444,6 +446,93 @@ static void test_yield_fairness(void) {
   free(plain);
 }
 
+/* ---- sched_each_worker ------------------------------------------------ */
+
+static struct {
+  atomic_int calls[NWORKERS];
+  atomic_int wrong_thread, inline_calls, served_calls;
+  sched_task *caller[NWORKERS];          /* goroutine calling, per worker */
+} ew;
+
+static void each_fn(sched_worker *w, void *vm, void *arg) {
+  (void)arg;
+  vm_info *v = vm;
+  if (sched_current() != w || v->w != w) atomic_fetch_add(&ew.wrong_thread, 1);
+  atomic_fetch_add(&ew.calls[v->index], 1);
+  /* from a goroutine, its own worker's call runs inline, inside its run;
+  ** a call run while a goroutine runs must be inside that caller */
+  if (sched_running() != NULL) {
+    if (sched_running() != ew.caller[v->index]) atomic_fetch_add(&ew.wrong_thread, 1);
+    atomic_fetch_add(&ew.inline_calls, 1);
+  } else {
+    atomic_fetch_add(&ew.served_calls, 1);
+  }
+}
+
+static void each_reset(void) {
+  for (int i = 0; i < NWORKERS; i++) {
+    atomic_store(&ew.calls[i], 0);
+    ew.caller[i] = NULL;
+  }
+  atomic_store(&ew.wrong_thread, 0);
+  atomic_store(&ew.inline_calls, 0);
+  atomic_store(&ew.served_calls, 0);
+}
+
+static atomic_int each_started, each_done;
+static stask each_tasks[2];
+
+/* Task 0 spawns task 1 and holds its worker until task 1 started, so the
+** other worker took it; then both call sched_each_worker at once. */
+static run_result each_caller_fn(stask *s, sched_worker *w) {
+  int me = s == &each_tasks[0] ? 0 : 1;
+  for (int i = 0; i < NWORKERS; i++)
+    if (vms[i].w == w) ew.caller[i] = &s->task;
+  if (me == 0) sched_spawn(&each_tasks[1].task);
+  atomic_fetch_add(&each_started, 1);
+  double end = now() + 10;
+  while (atomic_load(&each_started) < 2 && now() < end) {}
+  sched_each_worker(each_fn, NULL);
+  atomic_fetch_add(&each_done, 1);
+  return RUN_DONE;
+}
+
+static void test_each_worker(void) {
+  /* from an outside thread: once on every worker, on its own thread */
+  each_reset();
+  sched_each_worker(each_fn, NULL);
+  for (int i = 0; i < NWORKERS; i++) CHECK(atomic_load(&ew.calls[i]) == 1);
+  CHECK(atomic_load(&ew.wrong_thread) == 0);
+  CHECK(atomic_load(&ew.served_calls) == NWORKERS);
+
+  /* from two goroutines on different workers at once: each call must still
+  ** run fn on every worker (each worker serves the other's request) */
+  each_reset();
+  atomic_store(&each_started, 0);
+  atomic_store(&each_done, 0);
+  memset(each_tasks, 0, sizeof each_tasks);
+  each_tasks[0].fn = each_caller_fn;
+  each_tasks[1].fn = each_caller_fn;
+  sched_spawn(&each_tasks[0].task);
+  double end = now() + 10;
+  while (atomic_load(&each_done) < 2 && now() < end) nap();
+  if (atomic_load(&each_done) < 2) {
+    fprintf(stderr, "%s:%d: FAILED: two concurrent sched_each_worker calls from "
+            "goroutines on different workers did not finish in 10 s (deadlock; "
+            "%d of %d returned); stopping\n", __FILE__, __LINE__,
+            atomic_load(&each_done), 2);
+    exit(1);
+  }
+  CHECK(each_tasks[0].task.owner != each_tasks[1].task.owner);
+  for (int i = 0; i < NWORKERS; i++) CHECK(atomic_load(&ew.calls[i]) == 2);
+  /* at least each caller's own worker ran inline, within the caller */
+  CHECK(atomic_load(&ew.inline_calls) >= 2);
+  CHECK(atomic_load(&ew.inline_calls) + atomic_load(&ew.served_calls) == 2 * NWORKERS);
+  CHECK(atomic_load(&ew.wrong_thread) == 0);
+  CHECK(wait_live_zero(30));
+  printf("  sched_each_worker: outside and two concurrent goroutine calls ok\n");
+}
+
 int main(void) {
   signal(SIGALRM, on_alarm);
   setvbuf(stdout, NULL, _IONBF, 0);
@@ -466,6 +555,8 @@ int main(void) {
   test_wake(256, 200, true);
   set_phase("test_yield_fairness");
   test_yield_fairness();
+  set_phase("test_each_worker");
+  test_each_worker();
   CHECK(sched_current() == NULL && sched_running() == NULL);
   CHECK(sched_live() == 0);
 

@@ -346,7 +346,7 @@ typedef struct gor {
   waiter w;
   waitgroup *wg;                            /* waited on */
   waitgroup *done;                          /* counted down when woken */
-  atomic_int *count_seen_nonzero;
+  int yields;                               /* > 0: a counter task (see below) */
 } gor;
 
 static atomic_int g_errors, g_parked, g_woke;
@@ -367,6 +367,12 @@ static run_result hook_run(sched_worker *w, void *vm, sched_task *t) {
   gor *g = (gor *)t;
   if (t->owner == NULL) t->owner = w;
   else if (t->owner != w) atomic_fetch_add(&g_errors, 1);
+  if (g->yields > 0) {
+    /* a counter task: gives way yields-1 times, then counts wg down */
+    if (--g->yields > 0) return RUN_YIELDED;
+    if (!wg_add(g->wg, -1)) atomic_fetch_add(&g_errors, 1);
+    return RUN_DONE;
+  }
   switch (g->state) {
     case 0:
       if (!wg_wait(g->wg, t, &g->w)) {
@@ -424,6 +430,93 @@ static void test_goroutine_waiters(void) {
   printf("  %d goroutine waiters, %.2f s\n", NG, now() - t0);
 }
 
+/* ---- deadlock detection --------------------------------------------- */
+
+/* A registered outside thread (sched_register_thread) waiting while every
+** goroutine is parked is woken with its deadlock flag set; its waiter is
+** still queued and wg_cancel takes it out. Waiting for a goroutine that can
+** still run is no deadlock. */
+static struct {
+  waitgroup *wg1, *wg2, *wg3;
+  gor counter, sleeper;
+  bool first_deadlock, first_success, second_deadlock, second_woken, cancelled;
+  long count_after;
+} dl;
+
+static void *deadlock_thread(void *arg) {
+  (void)arg;
+  sched_register_thread();
+  sched_thread_task tt;
+  waiter w;
+
+  /* 1: a goroutine counts wg1 down after yielding a while: no deadlock */
+  CHECK(wg_add(dl.wg1, 1));
+  dl.counter.wg = dl.wg1;
+  dl.counter.yields = 200;
+  sched_spawn(&dl.counter.task);
+  sched_thread_task_init(&tt);
+  if (!wg_wait(dl.wg1, &tt.task, &w)) {
+    tt.task.unlock = wg_unlock;
+    tt.task.unlock_arg = dl.wg1;
+    sched_block(&tt);
+  } else {
+    w.success = true;  /* the counter was faster: fine too */
+  }
+  dl.first_deadlock = tt.deadlock;
+  dl.first_success = w.success;
+  sched_thread_task_destroy(&tt);
+
+  /* 2: the only goroutine waits on wg2, which only we could count down,
+  ** and we wait on wg1: nobody can wake anybody */
+  CHECK(wg_add(dl.wg1, 1));
+  CHECK(wg_add(dl.wg2, 1));
+  CHECK(wg_add(dl.wg3, 1));
+  dl.sleeper.wg = dl.wg2;
+  dl.sleeper.done = dl.wg3;
+  sched_spawn(&dl.sleeper.task);
+  sched_thread_task_init(&tt);
+  CHECK(!wg_wait(dl.wg1, &tt.task, &w));
+  tt.task.unlock = wg_unlock;
+  tt.task.unlock_arg = dl.wg1;
+  sched_block(&tt);
+  dl.second_deadlock = tt.deadlock;
+  dl.second_woken = w.success;
+  dl.cancelled = wg_cancel(dl.wg1, &w);
+  dl.count_after = wg_count(dl.wg1);
+  sched_thread_task_destroy(&tt);
+  return NULL;
+}
+
+static void test_deadlock(void) {
+  dl.wg1 = wg_new();
+  dl.wg2 = wg_new();
+  dl.wg3 = wg_new();
+  atomic_store(&g_errors, 0);
+  atomic_store(&g_woke, 0);
+  CHECK(sched_live() == 0);
+  pthread_t th;
+  CHECK(pthread_create(&th, NULL, deadlock_thread, NULL) == 0);
+  pthread_join(th, NULL);
+  CHECK(!dl.first_deadlock && dl.first_success);
+  CHECK(dl.second_deadlock);
+  CHECK(!dl.second_woken);
+  CHECK(dl.cancelled);            /* still queued: the wait is given up */
+  CHECK(dl.count_after == 1);     /* and nothing counted */
+  /* unblock the sleeper so it can finish */
+  CHECK(wg_add(dl.wg2, -1));
+  wait_blocking(dl.wg3, NULL);
+  double end = now() + 30;
+  while (sched_live() != 0 && now() < end) nap();
+  CHECK(sched_live() == 0);
+  CHECK(atomic_load(&g_errors) == 0);
+  CHECK(atomic_load(&g_woke) == 1);
+  CHECK(wg_add(dl.wg1, -1));
+  obj_release((lugo_obj *)dl.wg1);
+  obj_release((lugo_obj *)dl.wg2);
+  obj_release((lugo_obj *)dl.wg3);
+  printf("  deadlock: reported to a registered thread; none while work remains\n");
+}
+
 int main(void) {
   signal(SIGALRM, on_alarm);
   setvbuf(stdout, NULL, _IONBF, 0);
@@ -440,6 +533,8 @@ int main(void) {
   test_reuse();
   set_phase("test_goroutine_waiters");
   test_goroutine_waiters();
+  set_phase("test_deadlock");
+  test_deadlock();
   int f = atomic_load(&failures);
   if (f) {
     fprintf(stderr, "test_waitgroup: %d check(s) FAILED\n", f);

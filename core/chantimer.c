@@ -1,0 +1,97 @@
+/* chantimer.c: channel timers. Invariants (under mu): `when` is the
+** deadline last set; a firing counts only if the timer is active and fired
+** for that deadline; each pending firing holds one reference. */
+#include "chantimer.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chan_impl.h"
+#include "timer.h"
+
+struct chantimer {
+  lugo_obj obj;
+  pthread_mutex_t mu;        /* guards the fields below; taken before the timer lock */
+  chan *c;
+  uint64_t period;           /* ns; 0 for a one-shot timer */
+  uint64_t when;
+  bool active;
+  ctimer_make make;
+  timer_entry entry;
+};
+
+static void ctimer_destroy(lugo_obj *o) {
+  chantimer *t = (chantimer *)o;
+  obj_release(&t->c->obj);
+  pthread_mutex_destroy(&t->mu);
+  free(t);
+}
+
+/* Drops what the channel holds: a value from before a stop or reset. */
+static void drain(chantimer *t) {
+  unsigned char elem[t->c->elemsize];
+  while (chan_recv(t->c, elem, NULL, NULL) == CHAN_OK) t->c->drop(elem);
+}
+
+static void fire(timer_entry *e) {
+  chantimer *t = e->arg;
+  pthread_mutex_lock(&t->mu);
+  bool rearmed = false;
+  if (t->active && t->when == e->fired_when) {
+    uint64_t now = timer_now();
+    unsigned char elem[t->c->elemsize];
+    t->make(elem, now);
+    /* Never blocks: a receiver too slow for a ticker misses ticks. */
+    if (chan_send(t->c, elem, NULL, NULL) != CHAN_OK) t->c->drop(elem);
+    if (t->period) {
+      t->when += t->period;
+      if (t->when <= now) t->when = now + t->period;
+      timer_arm(&t->entry, t->when);   /* keeps this firing's reference */
+      rearmed = true;
+    } else {
+      t->active = false;
+    }
+  }
+  pthread_mutex_unlock(&t->mu);
+  if (!rearmed) obj_release(&t->obj);
+}
+
+chantimer *ctimer_new(chan *c, uint64_t period, ctimer_make make) {
+  chantimer *t = calloc(1, sizeof *t);
+  if (!t) return NULL;
+  obj_init(&t->obj, OBJ_TIMER, ctimer_destroy);
+  pthread_mutex_init(&t->mu, NULL);
+  obj_retain(&c->obj);
+  t->c = c;
+  t->period = period;
+  t->make = make;
+  timer_entry_init(&t->entry, fire, t);
+  return t;
+}
+
+chan *ctimer_chan(chantimer *t) {
+  return t->c;
+}
+
+bool ctimer_reset(chantimer *t, uint64_t when) {
+  pthread_mutex_lock(&t->mu);
+  obj_retain(&t->obj);                   /* for the firing armed below */
+  bool pending = timer_arm(&t->entry, when);
+  if (pending) obj_release(&t->obj);     /* the old firing's reference moves over */
+  t->when = when;
+  t->active = true;
+  drain(t);
+  pthread_mutex_unlock(&t->mu);
+  return pending;
+}
+
+bool ctimer_stop(chantimer *t) {
+  pthread_mutex_lock(&t->mu);
+  bool pending = timer_disarm(&t->entry);
+  t->active = false;
+  drain(t);
+  pthread_mutex_unlock(&t->mu);
+  if (pending) obj_release(&t->obj);
+  return pending;
+}
