@@ -25,9 +25,9 @@ typedef struct goroutine {
   sched_task task;           /* first: the scheduler sees only this */
   long id;
   long parent;
-  char *created_at;          /* "source:line" of the lugo.go call */
+  char created_at[LUA_IDSIZE + 24];   /* "source:line" of the lugo.go call */
   codec_msg start;           /* fn and its arguments until started */
-  char *path, *cpath;        /* creator's package.path and cpath */
+  struct shared_str *path, *cpath;   /* creator's package.path and cpath */
   lua_State *co;             /* the coroutine, once started (owner's VM) */
   int co_ref, env_ref;       /* registry anchors in the owner's VM */
   yield_reason reason;
@@ -139,39 +139,75 @@ int gor_l_id(lua_State *L) {
   return 1;
 }
 
-static char *dup_field(lua_State *L, const char *field) {
-  char *s = NULL;
+/* An immutable string shared by reference: the package paths every
+** goroutine carries are almost always the same few. */
+typedef struct shared_str {
+  atomic_int refs;
+  size_t len;
+  char text[];
+} shared_str;
+
+static void shared_release(shared_str *s) {
+  if (s && atomic_fetch_sub(&s->refs, 1) == 1) free(s);
+}
+
+/* Pushes package[field] (nil if there is none). */
+static int push_package_field(lua_State *L, const char *field) {
+  int top = lua_gettop(L);
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  if (lua_getfield(L, -1, "package") == LUA_TTABLE &&
-      lua_getfield(L, -1, field) == LUA_TSTRING) {
-    s = strdup(lua_tostring(L, -1));
+  bool found = lua_getfield(L, -1, "package") == LUA_TTABLE &&
+               lua_getfield(L, -1, field) == LUA_TSTRING;
+  if (!found) lua_pushnil(L);
+  lua_replace(L, top + 1);
+  lua_settop(L, top + 1);
+  return found;
+}
+
+/* package[field] of the caller as a shared string (one reference for the
+** caller), reusing this thread's last one when the text is the same. */
+static shared_str *package_path(lua_State *L, const char *field, int which) {
+  static _Thread_local shared_str *last[2];
+  if (!push_package_field(L, field)) {
     lua_pop(L, 1);
+    return NULL;
   }
-  lua_pop(L, 2);
+  size_t len;
+  const char *text = lua_tolstring(L, -1, &len);
+  shared_str *s = last[which];
+  if (!s || s->len != len || memcmp(s->text, text, len) != 0) {
+    s = malloc(sizeof *s + len + 1);
+    if (s) {
+      atomic_init(&s->refs, 1);   /* the thread's cache */
+      s->len = len;
+      memcpy(s->text, text, len + 1);
+    }
+    shared_release(last[which]);
+    last[which] = s;
+  }
+  lua_pop(L, 1);
+  if (s) atomic_fetch_add(&s->refs, 1);
   return s;
 }
 
 static void gor_free(goroutine *g) {
   codec_free(&g->start);
-  free(g->created_at);
-  free(g->path);
-  free(g->cpath);
+  shared_release(g->path);
+  shared_release(g->cpath);
   free(g);
 }
 
 /* "source:line" of the nearest Lua function calling us (pcall(lugo.go, f)
 ** puts a C frame in between). */
-static char *where_called(lua_State *L) {
+static void where_called(lua_State *L, char *buf, size_t size) {
   lua_Debug ar;
   for (int level = 1; lua_getstack(L, level, &ar); level++) {
     lua_getinfo(L, "Sl", &ar);
     if (ar.currentline > 0) {
-      char buf[LUA_IDSIZE + 32];
-      snprintf(buf, sizeof buf, "%s:%d", ar.short_src, ar.currentline);
-      return strdup(buf);
+      snprintf(buf, size, "%s:%d", ar.short_src, ar.currentline);
+      return;
     }
   }
-  return strdup("?");
+  snprintf(buf, size, "?");
 }
 
 int gor_l_go(lua_State *L) {
@@ -187,9 +223,9 @@ int gor_l_go(lua_State *L) {
     return luaL_error(L, "lugo.go: out of memory");
   }
   g->start = start;
-  g->created_at = where_called(L);
-  g->path = dup_field(L, "path");
-  g->cpath = dup_field(L, "cpath");
+  where_called(L, g->created_at, sizeof g->created_at);
+  g->path = package_path(L, "path", 0);
+  g->cpath = package_path(L, "cpath", 1);
   g->task.kind = TASK_GOROUTINE;
   g->id = atomic_fetch_add(&next_id, 1);
   g->parent = gor_id();
@@ -217,11 +253,18 @@ static int gor_entry(lua_State *L) {
   return 0;
 }
 
-static void set_package_field(lua_State *L, const char *field, const char *value) {
+/* Sets package[field] to value unless it holds that text already. */
+static void set_package_field(lua_State *L, const char *field, shared_str *value) {
   if (!value) return;
+  size_t len;
+  push_package_field(L, field);
+  const char *now = lua_tolstring(L, -1, &len);
+  bool same = now && len == value->len && memcmp(now, value->text, len) == 0;
+  lua_pop(L, 1);
+  if (same) return;
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   if (lua_getfield(L, -1, "package") == LUA_TTABLE) {
-    lua_pushstring(L, value);
+    lua_pushlstring(L, value->text, value->len);
     lua_setfield(L, -2, field);
   }
   lua_pop(L, 2);
@@ -314,7 +357,7 @@ static void gor_panic(lua_State *L, goroutine *g) {
   }
   fflush(stdout);
   fprintf(stderr, "panic: %s\n\ngoroutine %ld [running]:\n%s\ncreated by goroutine %ld at %s\n",
-          msg, g->id, tb, g->parent, g->created_at ? g->created_at : "?");
+          msg, g->id, tb, g->parent, g->created_at);
   fflush(stderr);
   _exit(2);
 }
