@@ -1,5 +1,6 @@
 /* lselect.c: the Lua face of select: ch:case_recv, ch:case_send and
 ** lugo.select{...} with default. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
@@ -102,7 +103,7 @@ static void clone_msg(codec_msg *dst, const codec_msg *src) {
 typedef struct lselect {
   sel_state s;
   int has_default;
-  unsigned char mem[];       /* cases, lockorder, pollorder, slots */
+  _Alignas(max_align_t) unsigned char mem[];  /* cases, slots, lockorder, pollorder */
 } lselect;
 
 static int select_gc(lua_State *L) {
