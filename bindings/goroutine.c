@@ -66,6 +66,7 @@ lugo_op *op_begin(lua_State *L, outside_op *storage) {
   if (!g) {
     sched_register_thread();
     sched_thread_task_init(&storage->tt);
+    storage->L = NULL;
     storage->op.task = &storage->tt.task;
     return &storage->op;
   }
@@ -99,6 +100,9 @@ int op_park(lua_State *L, lugo_op *op, const park_ops *ops, void *obj,
   op->task->unlock_arg = obj;
   if (op->task->kind == TASK_THREAD) {
     sched_thread_task *tt = (sched_thread_task *)op->task;
+    outside_op *outside = (outside_op *)tt;
+    outside->L = L;
+    outside->reason = ops->reason;
     sched_block(tt);
     bool deadlock = tt->deadlock;
     sched_thread_task_destroy(tt);
@@ -485,6 +489,30 @@ static void dump_worker(sched_worker *w, void *vm, void *arg) {
   lua_pop(L, 1);
 }
 
+/* Appends the traceback of a blocked outside thread (the main goroutine):
+** it is frozen while we run, so its own state can build the text. */
+static void dump_outside(sched_thread_task *tt, void *arg) {
+  dump_request *req = arg;
+  outside_op *outside = (outside_op *)tt;
+  lua_State *L = outside->L;
+  if (!L || !lua_checkstack(L, 4)) return;
+  lua_pushfstring(L, "goroutine 1 [%s]:\n", outside->reason);
+  luaL_traceback(L, L, NULL, 0);
+  lua_pushliteral(L, "\n\n");
+  lua_concat(L, 3);
+  size_t len;
+  const char *s = lua_tolstring(L, -1, &len);
+  pthread_mutex_lock(&req->mu);
+  char *text = realloc(req->text, req->len + len + 1);
+  if (text) {
+    memcpy(text + req->len, s, len + 1);
+    req->text = text;
+    req->len += len;
+  }
+  pthread_mutex_unlock(&req->mu);
+  lua_pop(L, 1);
+}
+
 void gor_push_dump(lua_State *L, const char *caller_state) {
   luaL_Buffer b;
   goroutine *self = running();
@@ -503,6 +531,12 @@ void gor_push_dump(lua_State *L, const char *caller_state) {
   luaL_pushresult(&b);
   dump_request req = {.text = NULL, .len = 0};
   pthread_mutex_init(&req.mu, NULL);
+  sched_each_blocked_thread(dump_outside, &req);
+  if (!caller_state && req.len == 0) {
+    /* Asked by a signal while the main goroutine runs: no safe traceback. */
+    lua_pushliteral(L, "goroutine 1 [running]:\n\t(running: no traceback)\n\n");
+    lua_concat(L, 2);
+  }
   sched_each_worker(dump_worker, &req);
   pthread_mutex_destroy(&req.mu);
   if (req.text) lua_pushlstring(L, req.text, req.len);

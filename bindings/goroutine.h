@@ -20,8 +20,10 @@ typedef struct lugo_op {
 
 /* Storage for a blocking call made outside the runtime. */
 typedef struct outside_op {
-  sched_thread_task tt;
+  sched_thread_task tt;      /* first: the scheduler knows only this */
   lugo_op op;
+  lua_State *L;              /* the caller, for dumps while it waits */
+  const char *reason;
 } outside_op;
 
 /* Id of the calling goroutine; 1 outside the runtime (the main goroutine). */

@@ -320,6 +320,12 @@ void sched_awake_add(long delta) {
   if (atomic_fetch_add(&S.awake, delta) + delta == 0) deadlock_found();
 }
 
+void sched_each_blocked_thread(void (*fn)(sched_thread_task *t, void *arg), void *arg) {
+  pthread_mutex_lock(&S.blocked_mu);
+  for (sched_thread_task *t = S.blocked_threads; t; t = t->next_blocked) fn(t, arg);
+  pthread_mutex_unlock(&S.blocked_mu);
+}
+
 /* ---- running functions on workers ---- */
 
 static void serve_request(sched_worker *w) {

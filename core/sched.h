@@ -107,6 +107,10 @@ void sched_unblocked(sched_task *t);
 ** timers); reaching zero is a deadlock. */
 void sched_awake_add(long delta);
 
+/* Runs fn(t, arg) for each outside thread blocked in sched_block, while
+** none of them can leave it (they are frozen until this returns). */
+void sched_each_blocked_thread(void (*fn)(sched_thread_task *t, void *arg), void *arg);
+
 /* Runs fn(worker, vm, arg) on every worker's own thread, one at a time, and
 ** returns when all have run. From a worker, its own call runs inline. */
 void sched_each_worker(void (*fn)(sched_worker *w, void *vm, void *arg), void *arg);
