@@ -33,6 +33,8 @@ typedef struct goroutine {
   yield_reason reason;
   const char *wait_reason;   /* what it waits for while parked (a literal) */
   bool parked;               /* owner only: in a blocking call */
+  lua_State *volatile running_co;  /* nested coroutine running, or NULL */
+  volatile bool preempted;   /* set by the preemption hook before it yields */
   struct goroutine *prev, *next;  /* owner only: the VM's started goroutines */
   lugo_op op;                /* the blocking call in progress */
 } goroutine;
@@ -376,6 +378,7 @@ static run_result gor_run(sched_worker *w, void *vm, sched_task *t) {
   }
   g->parked = false;
   int status = lua_resume(g->co, L, nargs, &nres);
+  g->preempted = false;
   if (status == LUA_YIELD) {
     lua_pop(g->co, nres);
     yield_reason reason = g->reason;
@@ -402,17 +405,43 @@ static void gor_done(sched_worker *w, void *vm, sched_task *t) {
 /* Runs at the next count event of a preempted goroutine: give way. */
 static void preempt_hook(lua_State *L, lua_Debug *ar) {
   lua_sethook(L, NULL, 0, 0);
-  if (ar->event == LUA_HOOKCOUNT && lua_isyieldable(L))
-    lua_yield(L, 0);   /* the worker sees a plain yield: RUN_YIELDED */
+  goroutine *g = running();
+  if (g && ar->event == LUA_HOOKCOUNT && lua_isyieldable(L)) {
+    g->preempted = true;   /* nested: the resume wrapper passes it up */
+    lua_yield(L, 0);       /* at the top: the worker sees RUN_YIELDED */
+  }
 }
 
 /* In a signal handler on the goroutine's worker: lua_sethook is safe there
-** (lua.c arms its SIGINT hook the same way). A goroutine running a nested
-** coroutine is not reached: only its own coroutine gets the hook. */
+** (lua.c arms its SIGINT hook the same way). The hook goes on whichever
+** coroutine of the goroutine runs now. */
 static void gor_preempt(sched_worker *w, sched_task *t) {
   (void)w;
   goroutine *g = (goroutine *)t;
-  if (g->co) lua_sethook(g->co, preempt_hook, LUA_MASKCOUNT, 1);
+  lua_State *co = g->running_co ? g->running_co : g->co;
+  if (co) lua_sethook(co, preempt_hook, LUA_MASKCOUNT, 1);
+}
+
+/* For lua/lugo/coroutine.lua: enter(co) notes that co runs and returns
+** what ran before; leave(prev) restores it; preempted() takes the flag. */
+static int co_enter(lua_State *L) {
+  goroutine *g = running();
+  lua_pushlightuserdata(L, g ? (void *)g->running_co : NULL);
+  if (g) g->running_co = lua_tothread(L, 1);
+  return 1;
+}
+
+static int co_leave(lua_State *L) {
+  goroutine *g = running();
+  if (g) g->running_co = lua_touserdata(L, 1);
+  return 0;
+}
+
+static int co_preempted(lua_State *L) {
+  goroutine *g = running();
+  lua_pushboolean(L, g && g->preempted);
+  if (g) g->preempted = false;
+  return 1;
 }
 
 static void *gor_worker_start(sched_worker *w, int index) {
@@ -439,7 +468,10 @@ static void *gor_worker_start(sched_worker *w, int index) {
     abort();
   }
   lua_pushlightuserdata(L, &park_sentinel);
-  lua_call(L, 1, 0);
+  lua_pushcfunction(L, co_enter);
+  lua_pushcfunction(L, co_leave);
+  lua_pushcfunction(L, co_preempted);
+  lua_call(L, 4, 0);
   return L;
 }
 

@@ -4,7 +4,7 @@
 #define LUGO_GOROUTINE_H
 
 #include <lua.h>
-#include "../core/sched.h"
+#include "../core/scheduler.h"
 #include "../core/timer.h"
 #include "../core/waitq.h"
 #include "codec.h"

@@ -6,7 +6,7 @@
 #include <time.h>
 #include <lauxlib.h>
 
-#include "../core/sched.h"
+#include "../core/scheduler.h"
 #include "goroutine.h"
 #include "module.h"
 #include "../include/lugo.h"

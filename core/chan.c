@@ -5,12 +5,13 @@
 #include "chan_impl.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void chan_destroy(lugo_obj *o) {
   chan *c = (chan *)o;
-  for (size_t i = 0; i < c->count; i++)
+  for (size_t i = 0; c->drop && i < c->count; i++)
     c->drop(slot(c, i));
   pthread_mutex_destroy(&c->mu);
   free(c->buf);
@@ -18,6 +19,7 @@ static void chan_destroy(lugo_obj *o) {
 }
 
 chan *chan_new(size_t cap, size_t elemsize, void (*drop)(void *elem)) {
+  if (elemsize && cap > SIZE_MAX / elemsize) return NULL;
   chan *c = calloc(1, sizeof *c);
   if (!c) return NULL;
   if (cap > 0 && !(c->buf = malloc(cap * elemsize))) {

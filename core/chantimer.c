@@ -28,10 +28,17 @@ static void ctimer_destroy(lugo_obj *o) {
   free(t);
 }
 
-/* Drops what the channel holds: a value from before a stop or reset. */
-static void drain(chantimer *t) {
+/* Drops what the channel holds: a value from before a stop or reset.
+** Returns whether there was one: as in Go 1.23, whose timer channels are
+** synchronous, a firing nobody received yet still counts as pending. */
+static bool drain(chantimer *t) {
   unsigned char elem[t->c->elemsize];
-  while (chan_recv(t->c, elem, NULL, NULL) == CHAN_OK) t->c->drop(elem);
+  bool dropped = false;
+  while (chan_recv(t->c, elem, NULL, NULL) == CHAN_OK) {
+    if (t->c->drop) t->c->drop(elem);
+    dropped = true;
+  }
+  return dropped;
 }
 
 static void fire(timer_entry *e) {
@@ -43,7 +50,7 @@ static void fire(timer_entry *e) {
     unsigned char elem[t->c->elemsize];
     t->make(elem, now);
     /* Never blocks: a receiver too slow for a ticker misses ticks. */
-    if (chan_send(t->c, elem, NULL, NULL) != CHAN_OK) t->c->drop(elem);
+    if (chan_send(t->c, elem, NULL, NULL) != CHAN_OK && t->c->drop) t->c->drop(elem);
     if (t->period) {
       t->when += t->period;
       if (t->when <= now) t->when = now + t->period;
@@ -81,7 +88,7 @@ bool ctimer_reset(chantimer *t, uint64_t when) {
   if (pending) obj_release(&t->obj);     /* the old firing's reference moves over */
   t->when = when;
   t->active = true;
-  drain(t);
+  if (drain(t)) pending = true;
   pthread_mutex_unlock(&t->mu);
   return pending;
 }
@@ -90,8 +97,8 @@ bool ctimer_stop(chantimer *t) {
   pthread_mutex_lock(&t->mu);
   bool pending = timer_disarm(&t->entry);
   t->active = false;
-  drain(t);
+  bool undelivered = drain(t);
   pthread_mutex_unlock(&t->mu);
   if (pending) obj_release(&t->obj);
-  return pending;
+  return pending || undelivered;
 }

@@ -24,11 +24,12 @@ chantimer *ctimer_new(chan *c, uint64_t period, ctimer_make make);
 chan *ctimer_chan(chantimer *t);
 
 /* (Re)starts it to fire at `when` (ns, timer_now's clock), dropping any
-** value not yet received. Returns whether it was pending. */
+** value not yet received. Returns whether it was pending (a value not yet
+** received counts, as with Go 1.23's synchronous timer channels). */
 bool ctimer_reset(chantimer *t, uint64_t when);
 
 /* Stops it, dropping any value not yet received. Returns whether it was
-** pending. */
+** pending (counting a value not yet received). */
 bool ctimer_stop(chantimer *t);
 
 #endif

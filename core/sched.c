@@ -1,7 +1,7 @@
 /* sched.c: worker threads, their run queues, stealing and parking.
 ** Invariants: a started task runs only on its owner; a task sits in at most
 ** one queue; only the owner touches runnext and the local FIFO. */
-#include "sched.h"
+#include "scheduler.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -136,6 +136,7 @@ static int default_workers(void) {
 }
 
 bool sched_set_workers(int n) {
+  if (n < 1) return false;
   pthread_mutex_lock(&S.start_mu);
   bool ok = !atomic_load(&S.started);
   if (ok) S.nworkers = n;
@@ -468,6 +469,7 @@ static void on_preempt_signal(int sig) {
 /* Does anything wait to run on w besides its current task? */
 static bool others_wait(sched_worker *w) {
   return atomic_load_explicit(&w->others_ready, memory_order_relaxed) ||
+         atomic_load(&w->request) != NULL ||
          atomic_load(&w->inbox_ready) || runq_size(&w->newq) > 0 ||
          atomic_load(&S.global_count) > 0;
 }
@@ -616,6 +618,9 @@ void sched_block(sched_thread_task *t) {
     t->task.unlock = NULL;
     unlock(t->task.unlock_arg);
   }
+  pthread_mutex_lock(&t->mu);
+  t->deadlock = false;
+  pthread_mutex_unlock(&t->mu);
   if (t->counted && atomic_load(&S.awake) == 0) deadlock_found();
   pthread_mutex_lock(&t->mu);
   while (!t->woken && !t->deadlock)

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "sched.h"
+#include "scheduler.h"
 
 static struct {
   pthread_mutex_t mu;       /* guards everything below */

@@ -28,11 +28,12 @@ waitgroup *wg_new(void) {
 
 bool wg_add(waitgroup *wg, long delta) {
   pthread_mutex_lock(&wg->mu);
-  if (wg->count + delta < 0) {
+  long sum;
+  if (__builtin_add_overflow(wg->count, delta, &sum) || sum < 0) {
     pthread_mutex_unlock(&wg->mu);
     return false;
   }
-  wg->count += delta;
+  wg->count = sum;
   waiter *woken = NULL, *w;
   if (wg->count == 0) {
     while ((w = waitq_pop(&wg->waiters)) != NULL) {

@@ -6,7 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include "sched.h"
+#include "scheduler.h"
 
 /* One parked operation. Lives in the waiting task's own memory (goroutine
 ** record or the outside thread's stack) until that task is woken. */

@@ -444,12 +444,12 @@ describe("waiters", function()
   end)
 
   it("main waiting among goroutines gets its turn in order", function()
+    -- holder keeps the lock; a helper waits until main shows queued on it
+    -- ([mutex lock] in lugo.stack), then starts g1 and waits until g1 is
+    -- queued behind main, then lets the holder unlock: main must come first.
     local m = lugo.mutex()
     local order = lugo.chan(4)
-    local held = lugo.chan()
-    local ids = {}
-    -- goroutine 0 holds the lock until main is queued behind goroutine 1
-    local release = lugo.chan()
+    local held, release = lugo.chan(), lugo.chan()
     lugo.go(function()
       m:lock()
       held:send()
@@ -457,23 +457,60 @@ describe("waiters", function()
       m:unlock()
     end)
     held:recv()
-    ids[1] = lugo.go(function()
-      m:lock()
-      order:send("g1")
-      m:unlock()
-    end)
-    wait_parked(ids[1], "mutex lock")
-    -- main cannot show itself parked in lugo.stack (it is blocked), so a
-    -- helper releases goroutine 0 after main's lock call has had time to
-    -- queue; main's place is checked against g1 only (g1 queued first).
     lugo.go(function()
-      for _ = 1, 2000 do lugo.yield() end
+      local function parked(id)
+        local deadline = os.time() + 30
+        while not lugo.stack():find("goroutine " .. id .. " [mutex lock]:", 1, true) do
+          if os.time() > deadline then order:send("timeout " .. id) return false end
+          lugo.yield()
+        end
+        return true
+      end
+      if not parked(1) then return end
+      local g1 = lugo.go(function()
+        m:lock()
+        order:send("g1")
+        m:unlock()
+      end)
+      if not parked(g1) then return end
       release:send()
     end)
     m:lock()
     order:send("main")
     m:unlock()
-    assert.are.equal("g1", order:recv())
     assert.are.equal("main", order:recv())
+    assert.are.equal("g1", order:recv())
+  end)
+end)
+
+-- API.md, Sync: "Waiting parks the goroutine, not the worker thread" holds
+-- for waitgroups too (waitgroup_spec.lua covers their other lines).
+describe("Sync waits park the goroutine, not the worker (LUGO_WORKERS=1)", function()
+  it("waitgroup wait and mutex lock in goroutines, released by later goroutines", function()
+    local out = child_ok([[
+      local lugo = require "lugo"
+      local wg, m = lugo.waitgroup(), lugo.mutex()
+      local log = lugo.chan(10)
+      wg:add(1)
+      m:lock()
+      local function wait_parked(id, reason)
+        local deadline = os.time() + 30
+        while not lugo.stack():find("goroutine " .. id .. " [" .. reason .. "]:", 1, true) do
+          assert(os.time() < deadline, id .. " never parked")
+          lugo.yield()
+        end
+      end
+      local w = lugo.go(function() wg:wait(); log:send("wg released") end)
+      wait_parked(w, "waitgroup wait")
+      local l = lugo.go(function() m:lock(); log:send("lock taken"); m:unlock() end)
+      wait_parked(l, "mutex lock")
+      -- the single worker is free: these run while the two wait
+      lugo.go(function() wg:done() end)
+      print((log:recv()))
+      lugo.go(function() m:unlock() end)   -- unlocking from another goroutine
+      print((log:recv()))
+      print(lugo.workers())
+    ]], "LUGO_WORKERS=1")
+    assert.are.equal("wg released\nlock taken\n1\n", out)
   end)
 end)

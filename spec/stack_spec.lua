@@ -87,6 +87,22 @@ describe("lugo.stack()", function()
     find(mine, SRC .. ":" .. go_line)
   end)
 
+  it("from a goroutine, shows main (goroutine 1) blocked, with the line of its call", function()
+    local c = lugo.chan()
+    lugo.go(function()
+      local deadline, dump = os.time() + 30, ""
+      repeat
+        dump = lugo.stack()
+        lugo.yield()
+      until dump:find("goroutine 1 [chan receive]:", 1, true) or os.time() > deadline
+      c:send(dump)
+    end)
+    local dump, at = c:recv(), line()
+    local b = block_of(dump, 1)
+    find(b, "goroutine 1 [chan receive]:\n")
+    find(b, SRC .. ":" .. at .. ":")
+  end)
+
   it("shows a goroutine blocked in ch:recv as [chan receive] with the line of the call", function()
     local c, lines = lugo.chan(), lugo.chan(1)
     local go_line = line() + 1

@@ -1,18 +1,25 @@
 /* test_sched.c: checks core/sched.c (with core/runq.c) through its hooks:
-** 100,000 tasks spawned from outside threads and from within tasks (two
-** levels deep, in bursts that overflow a worker's ring), some yielding a
-** few times, must each run to completion exactly once, always on the worker
-** that started them, and sched_live() must return to 0; then parked tasks
-** woken by an outside thread, and by a waker task on the workers, must run
-** again on their owner. Exits 0 on success, 1 after any failure.
+** - 100,000 tasks spawned from outside threads and from within tasks (two
+**   levels deep, in bursts that overflow a worker's ring), some yielding a
+**   few times: each runs to completion exactly once (run and done hooks),
+**   always on the worker that started it; sched_live() returns to 0; work
+**   spread over both workers is reported (soft check);
+** - parked tasks woken by an outside thread, and by a waker task on the
+**   workers (same-worker and cross-worker wakes), run again on their owner;
+** - always-yielding tasks starve neither new tasks nor, the other way
+**   round, does a stream of new tasks starve a yielding one;
+** - preemption: the preempt hook fires for a task past its time slice while
+**   others wait, never for a lone one;
+** - sched_each_worker from an outside thread and from two goroutines at once.
+** Exits 0 on success, 1 after any failure.
 **
 **   gcc -std=gnu11 -O2 -pthread core/sched.c core/runq.c core/chan.c \
 **       core/waitgroup.c spec/c/test_sched.c -luv -o t && ./t
 **
-** The scheduler is a process-wide singleton: one hook, dispatching on a
-** per-task function pointer. */
+** The scheduler is a process-wide singleton: one set of hooks, dispatching
+** on a per-task function pointer. */
 
-#include "../../core/sched.h"
+#include "../../core/scheduler.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -82,6 +89,9 @@ struct stask {
   int yields;                             /* RUN_YIELDED before done */
   int kind;                               /* spawn tree: see spawn_tree */
   int rounds;                             /* wake test: parks left */
+  atomic_int done_hook;                   /* done hook calls */
+  atomic_int preempts;                    /* preempt hook calls */
+  bool self_free;                         /* the done hook frees it */
 };
 
 typedef struct vm_info {
@@ -125,7 +135,32 @@ static run_result hook_run(sched_worker *w, void *vm, sched_task *t) {
   return r;
 }
 
-static const sched_hooks hooks = {hook_worker_start, hook_run};
+/* After RUN_DONE: the task is no longer running; frees it if asked. */
+static void hook_done(sched_worker *w, void *vm, sched_task *t) {
+  stask *s = (stask *)t;
+  if (((vm_info *)vm)->w != w || sched_current() != w || sched_running() == t ||
+      t->owner != w || atomic_load(&s->done) != 1)
+    atomic_fetch_add(&ctx_errors, 1);
+  atomic_fetch_add(&s->done_hook, 1);
+  if (s->self_free) free(s);
+}
+
+/* In a signal handler on w's thread: only async-signal-safe work (lock-free
+** atomics). Counts mismatches instead of printing. */
+static atomic_int preempt_errors;
+
+static void hook_preempt(sched_worker *w, sched_task *t) {
+  stask *s = (stask *)t;
+  if (sched_current() != w || t->owner != w) atomic_fetch_add(&preempt_errors, 1);
+  atomic_fetch_add(&s->preempts, 1);
+}
+
+static const sched_hooks hooks = {
+  .worker_start = hook_worker_start,
+  .run = hook_run,
+  .done = hook_done,
+  .preempt = hook_preempt,
+};
 
 /* Tasks a failed test lost for good: later tests wait for this, not 0. */
 static long live_base = 0;
@@ -246,6 +281,7 @@ static void test_spawn_storm(void) {
     if (d > 1) twice++;
     int want = 1 + (i % 5 == 0 ? (int)(i % 4) + 1 : 0);
     if (d == 1 && atomic_load(&s->runs) != want) wrong_runs++;
+    if (d == 1 && atomic_load(&s->done_hook) != 1) wrong_runs++;
     expect_runs += want;
     runs += atomic_load(&s->runs);
     kinds[s->kind]++;
@@ -446,6 +482,134 @@ static void test_yield_fairness(void) {
   free(plain);
 }
 
+/* ---- yield progress: a yielding task is not starved by new work ------ */
+
+/* A yielding task spawns CHAINS chains of tasks, each link spawning the
+** next, so new work never runs out while it lives; the yielder must still
+** get its turns (the fairness tick) and finish its yields. */
+#define CHAINS 8
+static atomic_int chain_stop, yielder_done;
+static atomic_long chain_links;
+
+static run_result chain_fn(stask *s, sched_worker *w) {
+  (void)w;
+  atomic_fetch_add(&chain_links, 1);
+  if (!atomic_load(&chain_stop)) {
+    stask *next = calloc(1, sizeof *next);
+    if (!next) abort();
+    next->fn = chain_fn;
+    next->self_free = true;  /* freed by the done hook */
+    sched_spawn(&next->task);
+  }
+  (void)s;
+  return RUN_DONE;
+}
+
+static run_result yielder_fn(stask *s, sched_worker *w) {
+  (void)w;
+  if (s->rounds == 0) {  /* first run: start the chains */
+    for (int i = 0; i < CHAINS; i++) {
+      stask *c = calloc(1, sizeof *c);
+      if (!c) abort();
+      c->fn = chain_fn;
+      c->self_free = true;
+      sched_spawn(&c->task);
+    }
+  }
+  if (++s->rounds < 200) return RUN_YIELDED;
+  atomic_store(&yielder_done, 1);
+  return RUN_DONE;
+}
+
+/* ---- preemption ------------------------------------------------------ */
+
+/* A task that runs past its time slice while others wait on its worker
+** gets the preempt hook called on its worker's thread (from a signal); a
+** long task with nothing waiting is left alone. A spinner spins until it is
+** preempted, yields, and spins again, until every spinner was preempted. */
+#define MAX_PLAIN 20000
+static atomic_int spin_started, plain_ran, spin_stop;
+static stask spinners[NWORKERS];
+
+static run_result preempt_spinner_fn(stask *s, sched_worker *w) {
+  (void)w;
+  if (s->rounds++ == 0) {
+    if (s == &spinners[0]) sched_spawn(&spinners[1].task);
+    atomic_fetch_add(&spin_started, 1);
+  }
+  int seen = atomic_load(&s->preempts);
+  double end = now() + 10;
+  while (!atomic_load(&spin_stop) && atomic_load(&s->preempts) == seen && now() < end) {}
+  return atomic_load(&spin_stop) || now() >= end ? RUN_DONE : RUN_YIELDED;
+}
+
+static run_result plain_fn(stask *s, sched_worker *w) {
+  (void)s;
+  (void)w;
+  atomic_fetch_add(&plain_ran, 1);
+  return RUN_DONE;
+}
+
+static run_result lone_spinner_fn(stask *s, sched_worker *w) {
+  (void)s;
+  (void)w;
+  double end = now() + 0.2;   /* 20 time slices, nothing else to run */
+  while (now() < end) {}
+  return RUN_DONE;
+}
+
+static bool all_spinners_preempted(void) {
+  for (int i = 0; i < NWORKERS; i++)
+    if (atomic_load(&spinners[i].preempts) == 0) return false;
+  return true;
+}
+
+static void test_preempt(void) {
+  double t0 = now();
+  atomic_store(&preempt_errors, 0);
+  /* alone: not disturbed */
+  stask *lone = calloc(1, sizeof *lone);
+  lone->fn = lone_spinner_fn;
+  sched_spawn(&lone->task);
+  CHECK(wait_live_zero(30));
+  CHECK(atomic_load(&lone->preempts) == 0);
+  free(lone);
+
+  /* both workers busy with spinners while new tasks keep arriving: both
+  ** get preempted, and the new tasks run */
+  memset(spinners, 0, sizeof spinners);
+  atomic_store(&spin_started, 0);
+  atomic_store(&plain_ran, 0);
+  atomic_store(&spin_stop, 0);
+  for (int i = 0; i < NWORKERS; i++) spinners[i].fn = preempt_spinner_fn;
+  sched_spawn(&spinners[0].task);  /* spawns spinners[1] */
+  double end = now() + 5;
+  while (atomic_load(&spin_started) < NWORKERS && now() < end) nap();
+  CHECK(atomic_load(&spin_started) == NWORKERS);
+  stask *plain = calloc(MAX_PLAIN, sizeof *plain);
+  int nplain = 0;
+  end = now() + 10;
+  while (!all_spinners_preempted() && now() < end && nplain < MAX_PLAIN) {
+    plain[nplain].fn = plain_fn;
+    sched_spawn(&plain[nplain++].task);
+    nap();
+  }
+  atomic_store(&spin_stop, 1);
+  CHECK(wait_live_zero(30));
+  CHECK(atomic_load(&plain_ran) == nplain);
+  for (int i = 0; i < NWORKERS; i++) {
+    if (atomic_load(&spinners[i].preempts) == 0)
+      fprintf(stderr, "preempt: spinner %d never preempted (%d new tasks came)\n", i, nplain);
+    CHECK(atomic_load(&spinners[i].preempts) > 0);
+  }
+  CHECK(spinners[0].task.owner != spinners[1].task.owner);
+  CHECK(atomic_load(&preempt_errors) == 0);
+  free(plain);
+  printf("  preempt: busy workers preempted (%d, %d times) for %d waiting tasks, "
+         "a lone one not, %.2f s\n", atomic_load(&spinners[0].preempts),
+         atomic_load(&spinners[1].preempts), nplain, now() - t0);
+}
+
 /* ---- sched_each_worker ------------------------------------------------ */
 
 static struct {
@@ -495,6 +659,27 @@ static run_result each_caller_fn(stask *s, sched_worker *w) {
   sched_each_worker(each_fn, NULL);
   atomic_fetch_add(&each_done, 1);
   return RUN_DONE;
+}
+
+static void test_yield_progress(void) {
+  double t0 = now();
+  stask *y = calloc(1, sizeof *y);
+  atomic_store(&chain_stop, 0);
+  atomic_store(&yielder_done, 0);
+  atomic_store(&chain_links, 0);
+  y->fn = yielder_fn;
+  sched_spawn(&y->task);
+  double end = now() + 10;
+  while (!atomic_load(&yielder_done) && now() < end) nap();
+  if (!atomic_load(&yielder_done))
+    fprintf(stderr, "yield progress: a yielding task got %d of 200 turns in 10 s "
+            "while %ld new tasks ran\n", y->rounds, atomic_load(&chain_links));
+  CHECK(atomic_load(&yielder_done));
+  atomic_store(&chain_stop, 1);
+  CHECK(wait_live_zero(30));
+  printf("  yield progress: 200 yields done while %ld chained tasks ran, %.2f s\n",
+         atomic_load(&chain_links), now() - t0);
+  free(y);
 }
 
 static void test_each_worker(void) {
@@ -555,6 +740,10 @@ int main(void) {
   test_wake(256, 200, true);
   set_phase("test_yield_fairness");
   test_yield_fairness();
+  set_phase("test_yield_progress");
+  test_yield_progress();
+  set_phase("test_preempt");
+  test_preempt();
   set_phase("test_each_worker");
   test_each_worker();
   CHECK(sched_current() == NULL && sched_running() == NULL);

@@ -1,14 +1,16 @@
 /* test_waitgroup.c: checks core/waitgroup.c: counting, the refused negative
 ** count, the parked-waiter paths (deterministically, with outside-thread
 ** tasks woken before they block), 8 outside threads waiting while 4 threads
-** count 4000 down, reuse over many rounds, and goroutine-style waiters
-** parked by a tiny run hook. Exits 0 on success, 1 after any failure.
+** count 4000 down, reuse over many rounds, goroutine-style waiters parked by
+** a tiny run hook, and deadlock detection for a registered outside thread
+** (sched_register_thread, wg_cancel). Exits 0 on success, 1 after any
+** failure.
 **
 **   gcc -std=gnu11 -O2 -pthread core/sched.c core/runq.c core/chan.c \
 **       core/waitgroup.c spec/c/test_waitgroup.c -luv -o t && ./t */
 
 #include "../../core/object.h"
-#include "../../core/sched.h"
+#include "../../core/scheduler.h"
 #include "../../core/waitgroup.h"
 #include "../../core/waitq.h"
 
@@ -393,7 +395,7 @@ static run_result hook_run(sched_worker *w, void *vm, sched_task *t) {
   return RUN_DONE;
 }
 
-static const sched_hooks hooks = {hook_worker_start, hook_run};
+static const sched_hooks hooks = {.worker_start = hook_worker_start, .run = hook_run};
 
 static void test_goroutine_waiters(void) {
   enum { NG = 64 };

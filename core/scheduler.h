@@ -1,7 +1,7 @@
-/* sched.h: the work-stealing scheduler. W worker threads, each owning one
+/* scheduler.h: the work-stealing scheduler. W worker threads, each owning one
 ** VM (opaque here) and one uv loop, run tasks that core knows only as records. */
-#ifndef LUGO_SCHED_H
-#define LUGO_SCHED_H
+#ifndef LUGO_SCHEDULER_H
+#define LUGO_SCHEDULER_H
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -60,7 +60,8 @@ typedef struct sched_hooks {
 /* Installs the hooks; only the first call counts. */
 void sched_init(const sched_hooks *hooks);
 
-/* Sets the worker count. Returns false if the workers already started. */
+/* Sets the worker count (>= 1). Returns false if the workers already
+** started (or n < 1). */
 bool sched_set_workers(int n);
 
 /* Worker count: the configured one, else LUGO_WORKERS, else online CPUs. */

@@ -1,0 +1,442 @@
+-- preempt_spec.lua: preemption. A goroutine computing in a pure Lua loop
+-- for longer than its 10 ms slice, while other goroutines wait on the same
+-- worker, is made to yield; a goroutine spinning alone finishes with the
+-- right result; preemption never shows through (coroutines, pcall, C
+-- boundaries such as table.sort comparators and string.gsub callbacks).
+--
+-- Every check about progress runs in a child with LUGO_WORKERS=1, so the
+-- goroutines share one worker, and is structural: the spinner itself
+-- records whether the others made progress while it was still spinning.
+-- Without preemption those counts would be 0 (the others would only run
+-- after the spinner finished). No check depends on precise timing.
+--
+-- busted's names are taken as locals first, then the real globals (see
+-- goroutine_spec.lua).
+local describe, it, assert = describe, it, assert
+local _ENV = _G
+
+local lugo = require "lugo"
+local support = require "support"
+
+-- Guards child processes that a bug could hang: exit status 124 then.
+local GUARD = "timeout -k 5 120"
+
+-- Runs a script in a child lugo with one worker; checks it exits 0 with
+-- empty stderr and returns its "key value" lines as a table (and stdout).
+local function child1(source)
+  local out, err, code = support.run_script(source, nil,
+    { env = "LUGO_WORKERS=1 " .. GUARD })
+  assert.are.equal("", err, "stdout:\n" .. out)
+  assert.are.equal(0, code, "stdout:\n" .. out .. "\nstderr:\n" .. err)
+  local t = {}
+  for k, v in out:gmatch("(%S+) ([^\n]*)\n") do t[k] = v end
+  return t, out
+end
+
+local function num(f, key, out)
+  local n = tonumber(f[key])
+  assert.is_truthy(n, "no " .. key .. " in:\n" .. out)
+  return n
+end
+
+describe("preemption (LUGO_WORKERS=1)", function()
+  it("lets a sleeping ticker goroutine run while another spins for 2 s", function()
+    local f, out = child1([[
+      local lugo = require "lugo"
+      assert(lugo.workers() == 1, "expected one worker")
+      local ticks, stop, result = lugo.chan(100000), lugo.chan(), lugo.chan()
+      local started = lugo.chan(1)
+      lugo.go(function()                       -- the ticker
+        started:send(true)
+        while lugo.select{ stop:case_recv(), default = true } == nil do
+          lugo.sleep(0.05)
+          ticks:send(true)
+        end
+      end)
+      lugo.go(function()                       -- the spinner
+        started:recv()
+        local t0, n = lugo.now(), 0
+        while lugo.now() - t0 < 2 do n = n + 1 end
+        local seen = ticks:len()               -- ticks during the spin
+        stop:close()
+        result:send({ seen, n })
+      end)
+      local r = result:recv()
+      print("seen " .. r[1])
+      print("loops " .. r[2])
+    ]])
+    local seen = num(f, "seen", out)
+    assert.is_true(num(f, "loops", out) > 0)
+    -- about 35 expected (one per 50 ms sleep plus a slice's wait)
+    assert.is_true(seen >= 10, "ticks during the spin: " .. seen)
+  end)
+
+  it("preempts a loop of pure arithmetic (no calls at all)", function()
+    local f, out = child1([[
+      local lugo = require "lugo"
+      local marks, stop, result = lugo.chan(100000), lugo.chan(), lugo.chan()
+      local started = lugo.chan(1)
+      lugo.go(function()
+        started:send(true)
+        while lugo.select{ stop:case_recv(), default = true } == nil do
+          lugo.sleep(0.01)
+          marks:send(true)
+        end
+      end)
+      lugo.go(function()
+        started:recv()
+        local deadline, x = lugo.now() + 1, 0
+        repeat
+          for i = 1, 2000000 do x = x + i % 7 end   -- no call inside
+        until lugo.now() >= deadline
+        local seen = marks:len()
+        stop:close()
+        result:send(seen)
+      end)
+      print("seen " .. result:recv())
+    ]])
+    assert.is_true(num(f, "seen", out) > 5, out)
+  end)
+
+  it("interleaves two spinners: each starts while the other still spins", function()
+    local f, out = child1([[
+      local lugo = require "lugo"
+      local started, result = lugo.chan(10), lugo.chan()
+      for i = 1, 2 do
+        lugo.go(function()
+          started:send(i)
+          local t0 = lugo.now()
+          while lugo.now() - t0 < 0.5 do end
+          result:send(started:len())           -- who had started by my end
+        end)
+      end
+      print("first " .. result:recv())
+      print("second " .. result:recv())
+    ]])
+    -- without preemption the first to finish saw only itself
+    assert.are.equal(2, num(f, "first", out))
+    assert.are.equal(2, num(f, "second", out))
+  end)
+
+  it("gives four spinners on one worker each a turn", function()
+    local f, out = child1([[
+      local lugo = require "lugo"
+      local started, result = lugo.chan(10), lugo.chan()
+      for i = 1, 4 do
+        lugo.go(function()
+          started:send(i)
+          local t0 = lugo.now()
+          while lugo.now() - t0 < 0.4 do end
+          result:send(started:len())
+        end)
+      end
+      local min = math.huge
+      for _ = 1, 4 do min = math.min(min, (result:recv())) end
+      print("min " .. min)
+    ]])
+    assert.are.equal(4, num(f, "min", out))
+  end)
+
+  it("lets main receive from a goroutine blocked behind a spinner", function()
+    -- main (outside the workers) waits on a channel that a goroutine on the
+    -- same worker as a spinner sends to every 20 ms: main gets its values
+    -- while the spinner spins.
+    local f, out = child1([[
+      local lugo = require "lugo"
+      local c, done = lugo.chan(), lugo.chan()
+      lugo.go(function()
+        for i = 1, 10 do lugo.sleep(0.02); c:send(i) end
+      end)
+      lugo.go(function()
+        local t0 = lugo.now()
+        while lugo.now() - t0 < 3 do end
+        done:send(true)
+      end)
+      local got = 0
+      for _ = 1, 10 do got = got + c:recv() end
+      local spinning = lugo.select{ done:case_recv(), default = true } == nil
+      print("sum " .. got)
+      print("spinning " .. tostring(spinning))
+      done:recv()
+    ]])
+    assert.are.equal(55, num(f, "sum", out))
+    assert.are.equal("true", f.spinning, out)
+  end)
+
+  it("a spinning goroutine alone finishes with the right result", function()
+    local f, out = child1([[
+      local lugo = require "lugo"
+      local result = lugo.chan()
+      local n = 30000000
+      lugo.go(function()
+        local sum, acc = 0, { count = 0 }
+        local function bump(i) acc.count = acc.count + 1; return i end
+        for i = 1, n do
+          sum = sum + i
+          if i % 1000 == 0 then sum = sum - bump(i) + i end
+        end
+        result:send({ sum, acc.count })
+      end)
+      local r = result:recv()
+      print("sum " .. r[1])
+      print("count " .. r[2])
+      print("expect " .. n * (n + 1) // 2)
+    ]])
+    assert.are.equal(f.expect, f.sum, out)
+    assert.are.equal(30000, num(f, "count", out))
+  end)
+
+  it("preempts a goroutine spinning inside a coroutine it resumed", function()
+    -- The spin is still the goroutine computing: as a blocking call inside
+    -- such a coroutine parks the whole goroutine (API.md, Coroutines inside
+    -- goroutines), the slice's end must let the ticker run too.
+    local f, out = child1([[
+      local lugo = require "lugo"
+      local ticks, stop, result = lugo.chan(100000), lugo.chan(), lugo.chan()
+      local started = lugo.chan(1)
+      lugo.go(function()
+        started:send(true)
+        while lugo.select{ stop:case_recv(), default = true } == nil do
+          lugo.sleep(0.05)
+          ticks:send(true)
+        end
+      end)
+      lugo.go(function()
+        started:recv()
+        local gen = coroutine.wrap(function()
+          local t0 = lugo.now()
+          while lugo.now() - t0 < 1 do end
+          coroutine.yield(ticks:len())
+          return "end"
+        end)
+        local seen = gen()
+        local last = gen()
+        stop:close()
+        result:send({ seen, last })
+      end)
+      local r = result:recv()
+      print("seen " .. r[1])
+      print("last " .. r[2])
+    ]])
+    assert.are.equal("end", f.last, out)
+    assert.is_true(num(f, "seen", out) > 5, "ticks during the spin: " .. out)
+  end)
+
+  it("keeps locals, upvalues and varargs intact across many preemptions", function()
+    local f, out = child1([[
+      local lugo = require "lugo"
+      local result = lugo.chan()
+      lugo.go(function() while true do lugo.sleep(0.005) end end)  -- a waiter
+      local function spin(a, ...)
+        local extra = select("#", ...)
+        local t, up = {}, 0
+        local function inc() up = up + 1 end
+        local t0 = lugo.now()
+        local i = 0
+        while lugo.now() - t0 < 1 do
+          i = i + 1
+          t[i % 100 + 1] = i
+          inc()
+        end
+        return a, extra, up == i, t[(i % 100) + 1] == i, ...
+      end
+      lugo.go(function()
+        result:send(table.pack(spin("a", 1, nil, 3)))
+      end)
+      local r = result:recv()
+      print("r " .. table.concat({ r.n, r[1], r[2], tostring(r[3]), tostring(r[4]),
+        tostring(r[5]), tostring(r[6]), tostring(r[7]) }, ","))
+    ]])
+    assert.are.equal("7,a,3,true,true,1,nil,3", f.r, out)
+  end)
+end)
+
+describe("preemption never shows through", function()
+  it("a spin inside a coroutine of a goroutine: the coroutine sees no extra yields", function()
+    local f, out = child1([[
+      local lugo = require "lugo"
+      local result = lugo.chan()
+      lugo.go(function() while true do lugo.sleep(0.005) end end)  -- a waiter
+      lugo.go(function()
+        local co = coroutine.create(function(a)
+          local t0 = lugo.now()
+          while lugo.now() - t0 < 0.5 do end
+          local b = coroutine.yield(a + 1)
+          local t1 = lugo.now()
+          while lugo.now() - t1 < 0.5 do end
+          return b * 2
+        end)
+        local ok1, v1 = coroutine.resume(co, 10)
+        local ok2, v2 = coroutine.resume(co, 21)
+        result:send({ ok1, v1, ok2, v2, coroutine.status(co) })
+      end)
+      local r = result:recv()
+      print("r " .. table.concat({ tostring(r[1]), r[2], tostring(r[3]), r[4], r[5] }, ","))
+    ]])
+    assert.are.equal("true,11,true,42,dead", f.r, out)
+  end)
+
+  it("a spinning coroutine's own empty yields are all seen, none added", function()
+    -- coroutine.yield() with no values, between spins long enough to be
+    -- preempted: the resumer must see exactly the yields the coroutine made.
+    local f, out = child1([[
+      local lugo = require "lugo"
+      local result = lugo.chan()
+      lugo.go(function() while true do lugo.sleep(0.002) end end)
+      lugo.go(function()
+        local N = 60
+        local co = coroutine.create(function()
+          for i = 1, N do
+            local t0 = lugo.now()
+            while lugo.now() - t0 < 0.015 do end
+            coroutine.yield()
+          end
+          return "done"
+        end)
+        local empty, other = 0, 0
+        while true do
+          local r = table.pack(coroutine.resume(co))
+          if coroutine.status(co) == "dead" then
+            result:send({ empty, other, tostring(r[1]), tostring(r[2]) })
+            break
+          end
+          if r[1] and r.n == 1 then empty = empty + 1 else other = other + 1 end
+        end
+      end)
+      local r = result:recv()
+      print("r " .. table.concat(r, ","))
+    ]])
+    assert.are.equal("60,0,true,done", f.r, out)
+  end)
+
+  it("a spinning coroutine.wrap generator with empty yields loses none", function()
+    local f, out = child1([[
+      local lugo = require "lugo"
+      local result = lugo.chan()
+      lugo.go(function() while true do lugo.sleep(0.002) end end)
+      lugo.go(function()
+        local gen = coroutine.wrap(function()
+          for i = 1, 40 do
+            local t0 = lugo.now()
+            while lugo.now() - t0 < 0.015 do end
+            coroutine.yield()
+          end
+          return "last"
+        end)
+        local calls, last = 0, nil
+        repeat
+          calls = calls + 1
+          last = gen()
+        until last ~= nil
+        result:send({ calls, last })
+      end)
+      local r = result:recv()
+      print("r " .. r[1] .. "," .. r[2])
+    ]])
+    assert.are.equal("41,last", f.r, out)
+  end)
+
+  it("a spin inside coroutine.wrap iterators gives the right values", function()
+    local f, out = child1([[
+      local lugo = require "lugo"
+      local result = lugo.chan()
+      lugo.go(function() while true do lugo.sleep(0.005) end end)
+      lugo.go(function()
+        local gen = coroutine.wrap(function()
+          for i = 1, 5 do
+            local t0 = lugo.now()
+            while lugo.now() - t0 < 0.1 do end
+            coroutine.yield(i)
+          end
+        end)
+        local got = {}
+        for v in gen do got[#got + 1] = v end
+        result:send(table.concat(got, ","))
+      end)
+      print("r " .. result:recv())
+    ]])
+    assert.are.equal("1,2,3,4,5", f.r, out)
+  end)
+
+  it("a spin inside pcall returns pcall's results", function()
+    local f, out = child1([[
+      local lugo = require "lugo"
+      local result = lugo.chan()
+      lugo.go(function() while true do lugo.sleep(0.005) end end)
+      lugo.go(function()
+        local ok, a, b = pcall(function(x)
+          local t0 = lugo.now()
+          while lugo.now() - t0 < 0.5 do end
+          return x, "y"
+        end, "x")
+        local ok2, err = pcall(function()
+          local t0 = lugo.now()
+          while lugo.now() - t0 < 0.5 do end
+          error("boom", 0)
+        end)
+        result:send({ ok, a, b, ok2, err })
+      end)
+      local r = result:recv()
+      print("r " .. table.concat({ tostring(r[1]), r[2], r[3], tostring(r[4]), r[5] }, ","))
+    ]])
+    assert.are.equal("true,x,y,false,boom", f.r, out)
+  end)
+
+  it("a spin inside a table.sort comparator (no yield possible) sorts correctly", function()
+    local f, out = child1([[
+      local lugo = require "lugo"
+      local result = lugo.chan()
+      lugo.go(function() while true do lugo.sleep(0.005) end end)
+      lugo.go(function()
+        local t = {}
+        for i = 1, 200 do t[i] = (i * 7919) % 200 end
+        local deadline = lugo.now() + 0.5
+        table.sort(t, function(a, b)
+          if lugo.now() < deadline then
+            local t0 = lugo.now()
+            while lugo.now() - t0 < 0.02 do end
+          end
+          return a < b
+        end)
+        local sorted = true
+        for i = 2, #t do if t[i - 1] > t[i] then sorted = false end end
+        result:send({ sorted, #t })
+      end)
+      local r = result:recv()
+      print("r " .. tostring(r[1]) .. "," .. r[2])
+    ]])
+    assert.are.equal("true,200", f.r, out)
+  end)
+
+  it("a spin inside a string.gsub callback gives the right string", function()
+    local f, out = child1([[
+      local lugo = require "lugo"
+      local result = lugo.chan()
+      lugo.go(function() while true do lugo.sleep(0.005) end end)
+      lugo.go(function()
+        local s = string.gsub("abcde", "%a", function(c)
+          local t0 = lugo.now()
+          while lugo.now() - t0 < 0.05 do end
+          return c:upper()
+        end)
+        result:send(s)
+      end)
+      print("r " .. result:recv())
+    ]])
+    assert.are.equal("ABCDE", f.r, out)
+  end)
+
+  it("a spinning goroutine does not make main's wait look like a deadlock", function()
+    local f, out = child1([[
+      local lugo = require "lugo"
+      local c = lugo.chan()
+      lugo.go(function()
+        local t0 = lugo.now()
+        while lugo.now() - t0 < 1 do end
+        c:send("late")
+      end)
+      print("r " .. c:recv())
+    ]])
+    assert.are.equal("late", f.r, out)
+  end)
+end)
