@@ -35,6 +35,7 @@
 #include <lauxlib.h>
 
 #include "codec.h"
+#include "factory.h"
 #include "object.h"
 
 #define CODEC_MAXDEPTH 1000
@@ -1163,12 +1164,14 @@ static void decode_function(Dec *d, int tag) {
     corrupt(d, "bad checksum");
   b.p = (const char *)d->p;
   d->p += b.n;
-  if (lua_load(L, blob_reader, &b, "=(lugo message)", "b") != LUA_OK) {
+  if (!factory_push(L, (const unsigned char *)b.p, b.n, h)) {
+    if (lua_load(L, blob_reader, &b, "=(lugo message)", "b") != LUA_OK) {
+      lua_pop(L, 1);
+      corrupt(d, "bad function");
+    }
+    lua_pushliteral(L, "");   /* lua_load never runs the collector: this does */
     lua_pop(L, 1);
-    corrupt(d, "bad function");
   }
-  lua_pushliteral(L, "");   /* lua_load never runs the collector: this does */
-  lua_pop(L, 1);
   f = lua_gettop(L);
   keep(d, tag);
   lua_pushvalue(L, f);

@@ -1,0 +1,196 @@
+/* factory.c: closure factories. A factory is a tiny function built around
+** the received function's prototype: N parameters, then
+**   CLOSURE R[N] <the prototype>; RETURN R[N] (closing upvalues)
+** with the prototype's upvalue i rewritten to capture parameter i, so each
+** call makes a new closure with its own fresh upvalues. One is built (from
+** the dump bytes, in Lua 5.4's binary chunk format, see ldump.c) and loaded
+** per function and VM; calling it costs far less than lua_load. */
+#include "factory.h"
+
+#include <string.h>
+#include <lauxlib.h>
+
+/* Lua 5.4 opcodes (lopcodes.h) and instruction layout: op in bits 0-6, A in
+** 7-14, k in 15, B in 16-23, C in 24-31; Bx in 15-31. */
+#define OP_RETURN 70
+#define OP_CLOSURE 79
+#define HEADER_SIZE 31          /* signature .. LUAC_NUM, ldump.c dumpHeader */
+#define MAX_PARAMS 250
+
+/* Registry key of this VM's cache: integer (hash and length) -> {dump, factory}. */
+static const char cache_key = 0;
+
+typedef struct Reader {
+  const unsigned char *p, *end;
+  int ok;
+} Reader;
+
+static size_t read_size(Reader *r) {
+  size_t x = 0;
+  for (;;) {
+    if (r->p >= r->end || x > (SIZE_MAX >> 7)) {
+      r->ok = 0;
+      return 0;
+    }
+    int b = *r->p++;
+    x = (x << 7) | (size_t)(b & 0x7f);
+    if (b & 0x80) return x;
+  }
+}
+
+static void skip(Reader *r, size_t n) {
+  if ((size_t)(r->end - r->p) < n) {
+    r->ok = 0;
+    r->p = r->end;
+  } else {
+    r->p += n;
+  }
+}
+
+static void skip_string(Reader *r) {
+  size_t n = read_size(r);
+  if (n > 0) skip(r, n - 1);
+}
+
+/* Constant type tags of ldump.c (variant tags of lobject.h). */
+#define VNIL 0x00
+#define VFALSE 0x01
+#define VTRUE 0x11
+#define VNUMINT 0x03
+#define VNUMFLT 0x13
+#define VSHRSTR 0x04
+#define VLNGSTR 0x14
+
+static void skip_constants(Reader *r) {
+  size_t n = read_size(r);
+  for (size_t i = 0; i < n && r->ok; i++) {
+    if (r->p >= r->end) {
+      r->ok = 0;
+      return;
+    }
+    switch (*r->p++) {
+      case VNIL: case VFALSE: case VTRUE: break;
+      case VNUMINT: skip(r, sizeof(lua_Integer)); break;
+      case VNUMFLT: skip(r, sizeof(lua_Number)); break;
+      case VSHRSTR: case VLNGSTR: skip_string(r); break;
+      default: r->ok = 0;
+    }
+  }
+}
+
+static void put_size(luaL_Buffer *b, size_t x) {
+  unsigned char buf[16];
+  int n = 0;
+  do {
+    buf[sizeof buf - (++n)] = (unsigned char)(x & 0x7f);
+    x >>= 7;
+  } while (x != 0);
+  buf[sizeof buf - 1] |= 0x80;
+  luaL_addlstring(b, (const char *)buf + sizeof buf - n, (size_t)n);
+}
+
+static void put_instruction(luaL_Buffer *b, uint32_t i) {
+  luaL_addlstring(b, (const char *)&i, sizeof i);
+}
+
+/* Pushes the factory chunk for dump, or returns 0 if it cannot be built. */
+static int build_chunk(lua_State *L, const unsigned char *dump, size_t n) {
+  if (n <= HEADER_SIZE + 1) return 0;
+  Reader r = {dump + HEADER_SIZE + 1, dump + n, 1};   /* + its upvalue count */
+  const unsigned char *proto = r.p;
+  skip_string(&r);                 /* source */
+  read_size(&r);                   /* linedefined */
+  read_size(&r);                   /* lastlinedefined */
+  skip(&r, 3);                     /* numparams, is_vararg, maxstacksize */
+  skip(&r, 4 * read_size(&r));     /* code */
+  skip_constants(&r);
+  const unsigned char *upvals_at = r.p;
+  size_t nups = read_size(&r);
+  const unsigned char *descs = r.p;
+  skip(&r, 3 * nups);
+  if (!r.ok || nups > MAX_PARAMS) return 0;
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addlstring(&b, (const char *)dump, HEADER_SIZE);
+  luaL_addchar(&b, 0);                       /* the factory has no upvalues */
+  put_size(&b, sizeof "=lugo");              /* source "=lugo" (size + 1) */
+  luaL_addlstring(&b, "=lugo", sizeof "=lugo" - 1);
+  put_size(&b, 0);                           /* linedefined */
+  put_size(&b, 0);                           /* lastlinedefined */
+  luaL_addchar(&b, (char)nups);              /* numparams */
+  luaL_addchar(&b, 0);                       /* is_vararg */
+  luaL_addchar(&b, (char)(nups + 1 < 2 ? 2 : nups + 1));   /* maxstacksize */
+  put_size(&b, 2);
+  put_instruction(&b, OP_CLOSURE | ((uint32_t)nups << 7));
+  /* RETURN with k set closes the captured parameters, so the next call
+  ** gets fresh upvalues (B = 2: one result). */
+  put_instruction(&b, OP_RETURN | ((uint32_t)nups << 7) | (1u << 15) | (2u << 16));
+  put_size(&b, 0);                           /* constants */
+  put_size(&b, 0);                           /* upvalues */
+  put_size(&b, 1);                           /* protos: the function */
+  luaL_addlstring(&b, (const char *)proto, (size_t)(upvals_at - proto));
+  put_size(&b, nups);
+  for (size_t i = 0; i < nups; i++) {        /* capture parameter i */
+    luaL_addchar(&b, 1);                     /* instack */
+    luaL_addchar(&b, (char)i);               /* idx */
+    luaL_addchar(&b, (char)descs[3 * i + 2]);   /* kind, unchanged */
+  }
+  luaL_addlstring(&b, (const char *)r.p, (size_t)(dump + n - r.p));
+  put_size(&b, 0);                           /* lineinfo */
+  put_size(&b, 0);                           /* abslineinfo */
+  put_size(&b, 0);                           /* locvars */
+  put_size(&b, 0);                           /* upvalue names */
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/* Pushes the factory for dump from this VM's cache, building it if new. */
+static int push_factory(lua_State *L, const unsigned char *dump, size_t n,
+                        uint32_t hash) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &cache_key);
+  }
+  lua_Integer key = (lua_Integer)(((uint64_t)n << 32) | hash);
+  if (lua_rawgeti(L, -1, key) == LUA_TTABLE) {
+    size_t len;
+    lua_rawgeti(L, -1, 1);
+    const char *known = lua_tolstring(L, -1, &len);
+    if (known && len == n && memcmp(known, dump, n) == 0) {
+      lua_rawgeti(L, -2, 2);
+      lua_replace(L, -4);
+      lua_pop(L, 2);
+      return 1;
+    }
+    lua_pop(L, 2);
+    return 0;        /* a hash collision: rare, just lua_load */
+  }
+  lua_pop(L, 1);
+  if (!build_chunk(L, dump, n)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  size_t len;
+  const char *chunk = lua_tolstring(L, -1, &len);
+  if (luaL_loadbufferx(L, chunk, len, "=lugo", "b") != LUA_OK) {
+    lua_pop(L, 3);
+    return 0;
+  }
+  lua_remove(L, -2);                          /* the chunk */
+  lua_createtable(L, 2, 0);
+  lua_pushlstring(L, (const char *)dump, n);
+  lua_rawseti(L, -2, 1);
+  lua_pushvalue(L, -2);
+  lua_rawseti(L, -2, 2);
+  lua_rawseti(L, -3, key);
+  lua_remove(L, -2);                          /* the cache */
+  return 1;
+}
+
+int factory_push(lua_State *L, const unsigned char *dump, size_t n, uint32_t hash) {
+  if (!push_factory(L, dump, n, hash)) return 0;
+  lua_call(L, 0, 1);   /* missing parameters: fresh upvalues, all nil */
+  return 1;
+}

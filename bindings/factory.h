@@ -1,0 +1,15 @@
+/* factory.h: cheap copies of a Lua function received many times: instead of
+** lua_load for each copy, one "factory" per function per VM makes them. */
+#ifndef LUGO_FACTORY_H
+#define LUGO_FACTORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <lua.h>
+
+/* Pushes a new closure of the function whose lua_dump bytes are dump[0..n)
+** (hash: their FNV-1a, already checked), with fresh upvalues all nil.
+** Returns 0 (pushing nothing) when it cannot: the caller then lua_loads. */
+int factory_push(lua_State *L, const unsigned char *dump, size_t n, uint32_t hash);
+
+#endif
