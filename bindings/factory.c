@@ -17,8 +17,11 @@
 #define HEADER_SIZE 31          /* signature .. LUAC_NUM, ldump.c dumpHeader */
 #define MAX_PARAMS 250
 
-/* Registry key of this VM's cache: integer (hash and length) -> {dump, factory}. */
+/* Registry key of this VM's cache: integer (hash and length) -> {dump,
+** factory}; key 0 holds the count. Emptied when it reaches CACHE_MAX, so
+** a program making endless distinct functions does not grow it for ever. */
 static const char cache_key = 0;
+#define CACHE_MAX 1024
 
 typedef struct Reader {
   const unsigned char *p, *end;
@@ -153,6 +156,16 @@ static int push_factory(lua_State *L, const unsigned char *dump, size_t n,
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &cache_key);
   }
+  lua_rawgeti(L, -1, 0);
+  lua_Integer count = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  if (count >= CACHE_MAX) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &cache_key);
+    count = 0;
+  }
   lua_Integer key = (lua_Integer)(((uint64_t)n << 32) | hash);
   if (lua_rawgeti(L, -1, key) == LUA_TTABLE) {
     size_t len;
@@ -185,6 +198,8 @@ static int push_factory(lua_State *L, const unsigned char *dump, size_t n,
   lua_pushvalue(L, -2);
   lua_rawseti(L, -2, 2);
   lua_rawseti(L, -3, key);
+  lua_pushinteger(L, count + 1);
+  lua_rawseti(L, -3, 0);
   lua_remove(L, -2);                          /* the cache */
   return 1;
 }
