@@ -495,19 +495,8 @@ typedef struct dump_request {
   size_t len;
 } dump_request;
 
-/* On each worker's own thread: append the dump of its goroutines. */
-static void dump_worker(sched_worker *w, void *vm, void *arg) {
-  (void)w;
-  dump_request *req = arg;
-  lua_State *L = vm;
-  goroutine *self = running();
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  for (goroutine *g = vm_of(L)->started; g; g = g->next) {
-    if (g == self) continue;   /* the caller is listed first */
-    add_goroutine(&b, g->co, g, g->parked ? g->wait_reason : "runnable");
-  }
-  luaL_pushresult(&b);
+/* Moves the string on top of L to the end of req's text. */
+static void append_top(dump_request *req, lua_State *L) {
   size_t len;
   const char *s = lua_tolstring(L, -1, &len);
   pthread_mutex_lock(&req->mu);
@@ -521,6 +510,22 @@ static void dump_worker(sched_worker *w, void *vm, void *arg) {
   lua_pop(L, 1);
 }
 
+/* On each worker's own thread: append the dump of its goroutines. */
+static void dump_worker(sched_worker *w, void *vm, void *arg) {
+  (void)w;
+  dump_request *req = arg;
+  lua_State *L = vm;
+  goroutine *self = running();
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (goroutine *g = vm_of(L)->started; g; g = g->next) {
+    if (g == self) continue;   /* the caller is listed first */
+    add_goroutine(&b, g->co, g, g->parked ? g->wait_reason : "runnable");
+  }
+  luaL_pushresult(&b);
+  append_top(req, L);
+}
+
 /* Appends the traceback of a blocked outside thread (the main goroutine):
 ** it is frozen while we run, so its own state can build the text. */
 static void dump_outside(sched_thread_task *tt, void *arg) {
@@ -532,17 +537,7 @@ static void dump_outside(sched_thread_task *tt, void *arg) {
   luaL_traceback(L, L, NULL, 0);
   lua_pushliteral(L, "\n\n");
   lua_concat(L, 3);
-  size_t len;
-  const char *s = lua_tolstring(L, -1, &len);
-  pthread_mutex_lock(&req->mu);
-  char *text = realloc(req->text, req->len + len + 1);
-  if (text) {
-    memcpy(text + req->len, s, len + 1);
-    req->text = text;
-    req->len += len;
-  }
-  pthread_mutex_unlock(&req->mu);
-  lua_pop(L, 1);
+  append_top(req, L);
 }
 
 void gor_push_dump(lua_State *L, const char *caller_state) {
