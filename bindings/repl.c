@@ -2,11 +2,34 @@
 ** is tried as `return <line>` first, continued while incomplete. */
 #include "repl.h"
 
+#include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <lauxlib.h>
 
 #define REPL_LINE_MAX 4096
+
+/* Line editing and history come from GNU readline when the system has it
+** (lua5.4 itself needs it, so it usually does), loaded at run time so that
+** building lugo needs no readline headers; else plain fgets. */
+static char *(*rl_readline)(const char *prompt);
+static void (*rl_add_history)(const char *line);
+
+static void load_readline(void) {
+  if (!isatty(0)) return;
+  const char *names[] = {"libreadline.so.8", "libreadline.so.7", "libedit.so.2"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    void *lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!lib) continue;
+    rl_readline = (char *(*)(const char *))dlsym(lib, "readline");
+    rl_add_history = (void (*)(const char *))dlsym(lib, "add_history");
+    if (rl_readline && rl_add_history) return;
+    rl_readline = NULL;
+    dlclose(lib);
+  }
+}
 
 static int incomplete(lua_State *L, int status) {
   if (status == LUA_ERRSYNTAX) {
@@ -21,8 +44,17 @@ static int incomplete(lua_State *L, int status) {
 }
 
 static int read_line(lua_State *L, int first) {
+  const char *prompt = first ? "> " : ">> ";
+  if (rl_readline) {
+    char *line = rl_readline(prompt);
+    if (!line) return 0;
+    if (line[0]) rl_add_history(line);
+    lua_pushstring(L, line);
+    free(line);
+    return 1;
+  }
   char buf[REPL_LINE_MAX];
-  fputs(first ? "> " : ">> ", stdout);
+  fputs(prompt, stdout);
   fflush(stdout);
   if (!fgets(buf, sizeof buf, stdin)) return 0;
   size_t len = strlen(buf);
@@ -63,6 +95,12 @@ static int traceback(lua_State *L) {
 }
 
 void repl_run(lua_State *L, const char *progname) {
+  load_readline();
+  /* At the prompt, lugo is at hand without a require. */
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_getfield(L, -1, "lugo");
+  lua_setglobal(L, "lugo");
+  lua_pop(L, 1);
   while (read_line(L, 1)) {
     int status = load_line(L);
     if (status == LUA_OK) {

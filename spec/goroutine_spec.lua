@@ -225,13 +225,17 @@ describe("lugo.yield", function()
   end)
 
   it("lets another goroutine run on a single worker", function()
-    -- A yields 10000 times before reporting; B reports at once. With one
-    -- worker, B can only run first if A's yields give the worker up.
+    -- A yields until B has reported (bounded); B reports at once. With one
+    -- worker, B can only run first if A's yields give the worker up; no
+    -- timing: however late main starts B, A keeps yielding until then.
     local out = child_ok([[
       local lugo = require "lugo"
       local ch = lugo.chan(2)
       lugo.go(function(c)
-        for _ = 1, 10000 do lugo.yield() end
+        for _ = 1, 10000000 do
+          if c:len() > 0 then break end
+          lugo.yield()
+        end
         c:send("A")
       end, ch)
       lugo.go(function(c) c:send("B") end, ch)
