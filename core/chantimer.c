@@ -1,6 +1,7 @@
 /* chantimer.c: channel timers. Invariants (under mu): `when` is the
-** deadline last set; a firing counts only if the timer is active and fired
-** for that deadline; each pending firing holds one reference. */
+** deadline last set; active means a firing for it is still to be delivered
+** (armed, or taken by the timer thread); a firing counts only if the timer
+** is active and fired for that deadline; each armed firing holds a ref. */
 #include "chantimer.h"
 
 #include <pthread.h>
@@ -83,9 +84,10 @@ chan *ctimer_chan(chantimer *t) {
 
 bool ctimer_reset(chantimer *t, uint64_t when) {
   pthread_mutex_lock(&t->mu);
+  bool pending = t->active;              /* armed, or popped and not delivered */
   obj_retain(&t->obj);                   /* for the firing armed below */
-  bool pending = timer_arm(&t->entry, when);
-  if (pending) obj_release(&t->obj);     /* the old firing's reference moves over */
+  if (timer_arm(&t->entry, when))
+    obj_release(&t->obj);                /* the old firing's reference moves over */
   t->when = when;
   t->active = true;
   if (drain(t)) pending = true;
@@ -95,10 +97,13 @@ bool ctimer_reset(chantimer *t, uint64_t when) {
 
 bool ctimer_stop(chantimer *t) {
   pthread_mutex_lock(&t->mu);
-  bool pending = timer_disarm(&t->entry);
+  /* active covers a firing the timer thread took but has not delivered:
+  ** it will see active false and drop it, so this stop did stop it. */
+  bool pending = t->active;
+  bool armed = timer_disarm(&t->entry);
   t->active = false;
-  bool undelivered = drain(t);
+  if (drain(t)) pending = true;
   pthread_mutex_unlock(&t->mu);
-  if (pending) obj_release(&t->obj);
-  return pending || undelivered;
+  if (armed) obj_release(&t->obj);
+  return pending;
 }
