@@ -37,6 +37,8 @@ typedef struct goroutine {
   volatile bool preempted;   /* set by the preemption hook before it yields */
   struct goroutine *prev, *next;  /* owner only: the VM's started goroutines */
   lugo_op op;                /* the blocking call in progress */
+  void *scratch;             /* gor_scratch's memory */
+  size_t scratch_size;
 } goroutine;
 
 /* Yielded by a blocking call: tells wrappers of nested coroutines to pass
@@ -195,8 +197,21 @@ static shared_str *package_path(lua_State *L, const char *field, int which) {
   return s;
 }
 
+void *gor_scratch(size_t size) {
+  goroutine *g = running();
+  if (!g) return NULL;
+  if (size > g->scratch_size) {
+    void *mem = realloc(g->scratch, size);
+    if (!mem) return NULL;
+    g->scratch = mem;
+    g->scratch_size = size;
+  }
+  return g->scratch;
+}
+
 static void gor_free(goroutine *g) {
   codec_free(&g->start);
+  free(g->scratch);
   shared_release(g->path);
   shared_release(g->cpath);
   free(g);

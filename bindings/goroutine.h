@@ -58,6 +58,11 @@ void gor_push_dump(lua_State *L, const char *caller_state);
 ** exit with status 2 (the lugo command), instead of raising an error. */
 void gor_exit_on_deadlock(void);
 
+/* Memory of at least size bytes owned by the running goroutine, kept while
+** it parks and reused by its next call; NULL outside the runtime (or out of
+** memory). */
+void *gor_scratch(size_t size);
+
 /* Pushes the caller's global table (its goroutine's, or the state's). */
 void gor_push_env(lua_State *L);
 

@@ -57,7 +57,9 @@ static void *cache_slot(lugo_obj *obj, int flags) {
 }
 
 static void push_handle(lua_State *L, lugo_obj *obj, int flags) {
-  lhandle *h = lua_newuserdatauv(L, sizeof(lhandle), 0);
+  /* One user value: a cache for the kind's bindings (a channel keeps its
+  ** handler-less receive case there, see lselect.c). */
+  lhandle *h = lua_newuserdatauv(L, sizeof(lhandle), 1);
   h->magic = HANDLE_MAGIC;
   h->flags = flags;
   h->obj = obj;

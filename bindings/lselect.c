@@ -22,7 +22,8 @@ typedef struct lcase {
   codec_msg value;           /* send: the value copied when built */
 } lcase;
 
-static char case_meta_key;
+static char case_meta_key;        /* send cases: __gc frees the value */
+static char recv_case_meta_key;   /* receive cases: nothing to free */
 
 static int case_gc(lua_State *L) {
   lcase *k = lua_touserdata(L, 1);
@@ -47,7 +48,7 @@ static lcase *new_case(lua_State *L, sel_dir dir, int fnidx) {
   k->magic = CASE_MAGIC;
   k->dir = dir;
   k->c = (chan *)((lhandle *)lua_touserdata(L, 1))->obj;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &case_meta_key);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, dir == SEL_SEND ? &case_meta_key : &recv_case_meta_key);
   lua_setmetatable(L, -2);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);
@@ -59,7 +60,17 @@ static lcase *new_case(lua_State *L, sel_dir dir, int fnidx) {
 int lselect_case_recv(lua_State *L) {
   lhandle *h = handle_check(L, 1, OBJ_CHAN);
   if (h->flags & LOBJ_SENDONLY) return luaL_error(L, "receive from send-only channel");
+  if (!lua_isnoneornil(L, 2)) {
+    new_case(L, SEL_RECV, 2);
+    return 1;
+  }
+  /* Without a handler the case is the same every time: built once per
+  ** handle, kept in its user value (a select in a loop allocates none). */
+  if (lua_getiuservalue(L, 1, 1) == LUA_TUSERDATA) return 1;
+  lua_pop(L, 1);
   new_case(L, SEL_RECV, 2);
+  lua_pushvalue(L, -1);
+  lua_setiuservalue(L, 1, 1);
   return 1;
 }
 
@@ -135,35 +146,45 @@ static lselect *build(lua_State *L) {
                  "built by case_recv or case_send)", i, luaL_typename(L, -1));
     lua_pop(L, 1);
   }
+  int t = lua_getfield(L, 1, "default");
+  int has_default = 0;
+  if (t == LUA_TNIL || (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)))
+    has_default = 0;
+  else if (t == LUA_TFUNCTION || t == LUA_TBOOLEAN)
+    has_default = 1;
+  else
+    luaL_error(L, "bad argument #1 to 'select' (default must be a function "
+               "or true, got %s)", luaL_typename(L, -1));
+  lua_pop(L, 1);
   size_t size = sizeof(lselect) + (size_t)n * (sizeof(sel_case) + sizeof(chan *) +
                                                 sizeof(int) + sizeof(codec_msg));
-  lselect *sel = lua_newuserdatauv(L, size, 0);
+  /* A goroutine's select lives in its scratch memory (no allocation, it
+  ** survives the park); an outside thread's in a userdata. Either way it
+  ** is at stack index 2 for the continuation. */
+  lselect *sel = gor_scratch(size);
+  if (sel) {
+    lua_pushlightuserdata(L, sel);
+  } else {
+    sel = lua_newuserdatauv(L, size, 0);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &select_meta_key);
+    lua_setmetatable(L, 2);
+  }
   memset(sel, 0, size);
+  sel->has_default = has_default;
   sel->s.cases = (sel_case *)sel->mem;
   codec_msg *slots = (codec_msg *)(sel->s.cases + n);
   sel->s.lockorder = (chan **)(slots + n);
   sel->s.pollorder = (int *)(sel->s.lockorder + n);
   for (int i = 0; i < n; i++) {
     lua_rawgeti(L, 1, i + 1);
-    lcase *k = to_case(L, -1);
+    lcase *k = lua_touserdata(L, -1);
     sel->s.cases[i].c = k->c;
     sel->s.cases[i].dir = k->dir;
     sel->s.cases[i].elem = &slots[i];
     if (k->dir == SEL_SEND) clone_msg(&slots[i], &k->value);
     lua_pop(L, 1);
   }
-  sel->s.n = n;   /* from here on __gc frees the slots */
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &select_meta_key);
-  lua_setmetatable(L, 2);
-  int t = lua_getfield(L, 1, "default");
-  if (t == LUA_TNIL || (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)))
-    sel->has_default = 0;
-  else if (t == LUA_TFUNCTION || t == LUA_TBOOLEAN)
-    sel->has_default = 1;
-  else
-    luaL_error(L, "bad argument #1 to 'select' (default must be a function or "
-               "true, got %s)", luaL_typename(L, -1));
-  lua_pop(L, 1);
+  sel->s.n = n;   /* finish() frees the clones; for a userdata, __gc too */
   return sel;
 }
 
@@ -262,6 +283,10 @@ void lselect_open(lua_State *L) {
   lua_pushliteral(L, "select case");
   lua_setfield(L, -2, "__name");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &case_meta_key);
+  lua_newtable(L);
+  lua_pushliteral(L, "select case");
+  lua_setfield(L, -2, "__name");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &recv_case_meta_key);
   lua_newtable(L);
   lua_pushcfunction(L, select_gc);
   lua_setfield(L, -2, "__gc");

@@ -19,8 +19,12 @@
 /* Check the shared queues before local work every this many tasks, so that
 ** neither a ping-pong pair in runnext nor a busy FIFO starves them (Go: 61). */
 #define FAIRNESS_TICKS 61
-/* Rounds an idle worker looks for work before it parks. */
-#define SPIN_ROUNDS 64
+/* An idle worker looks for work this many times, pausing SPIN_PAUSES CPU
+** pauses in between (tens of microseconds in all, no system call: a
+** sched_yield or a park and wake-up costs far more on virtual machines),
+** before it parks. */
+#define SPIN_ROUNDS 100
+#define SPIN_PAUSES 50
 /* A task running longer than this while others wait is preempted. */
 #define TIME_SLICE_NS 10000000
 /* The signal that asks a worker to preempt its task (as Go's SIGURG). */
@@ -396,6 +400,16 @@ void sched_each_worker(void (*fn)(sched_worker *w, void *vm, void *arg), void *a
 
 /* ---- the worker loop ---- */
 
+static void cpu_pause(int n) {
+  for (int i = 0; i < n; i++) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+  }
+}
+
 static void publish_switch(sched_worker *w) {
   unsigned long seq = atomic_load_explicit(&w->run_seq, memory_order_relaxed);
   atomic_store_explicit(&w->run_seq, seq + 1, memory_order_relaxed);
@@ -448,7 +462,7 @@ static void *worker_main(void *arg) {
     serve_request(w);
     sched_task *t = find_work(w);
     for (int spin = 0; !t && spin < SPIN_ROUNDS; spin++) {
-      sched_yield();
+      cpu_pause(SPIN_PAUSES);
       t = find_work(w);
     }
     if (t) run_task(w, t);

@@ -21,151 +21,44 @@
 #include "../../core/waitgroup.h"
 #include "../../core/waitq.h"
 
+#include "harness.h"
+
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-static atomic_int failures;
-
-static void check(int ok, const char *what, const char *file, int line) {
-  if (!ok) {
-    fprintf(stderr, "%s:%d: FAILED: %s\n", file, line, what);
-    atomic_fetch_add(&failures, 1);
-  }
-}
-
-#define CHECK(c) check((c) != 0, #c, __FILE__, __LINE__)
 
 /* Under ThreadSanitizer (about 3x slower on the futex-heavy runs) the
 ** stress counts are divided by 4 to stay well under 10 s on 2 cores. */
-#if defined(__SANITIZE_THREAD__)
-#define TSAN_BUILD 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TSAN_BUILD 1
-#endif
-#endif
-#ifdef TSAN_BUILD
-static long scale = 4;
-#else
-static long scale = 1;
-#endif
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void nap(void) {
-  struct timespec ts = {0, 200000};  /* 0.2 ms */
-  nanosleep(&ts, NULL);
-}
-
-/* A hang (lost wake-up, stuck lock) must fail the test, not stall CI: each
-** phase gets PHASE_SECONDS. */
-#define PHASE_SECONDS 60
-static const char *volatile phase = "start";
-
-static void on_alarm(int sig) {
-  (void)sig;
-  static const char msg[] = "test_chan.c: FAILED: timed out (hang?) in ";
-  const char *p = phase;
-  size_t n = 0;
-  while (p[n]) n++;
-  (void)!write(2, msg, sizeof msg - 1);
-  (void)!write(2, p, n);
-  (void)!write(2, "\n", 1);
-  _exit(1);
-}
-
-static void set_phase(const char *name) {
-  phase = name;
-  alarm(PHASE_SECONDS);
-}
-
-/* A thread task of this very thread that some operation should have woken:
-** sched_block then returns at once. If it was not woken, blocking would
-** hang and its waiter is still queued: fail now. */
-static void settle(sched_thread_task *tt, const char *file, int line) {
-  if (!tt->woken) {
-    fprintf(stderr, "%s:%d: FAILED: task not woken; stopping\n", file, line);
-    exit(1);
-  }
-  sched_block(tt);
-  check(!tt->woken, "woken flag cleared by sched_block", file, line);
-}
-
-#define SETTLE(tt) settle((tt), __FILE__, __LINE__)
+static long scale;
 
 /* ---- blocking helpers for outside threads ---------------------------- */
 
-/* Optional unlock wrapper: counts the waiter as parked (it is already in
-** the channel's queue: the channel lock is held until this runs). */
-typedef struct park_note {
-  chan *c;
-  atomic_int *parked;
-} park_note;
-
-static void note_unlock(void *arg) {
-  park_note *p = arg;
-  atomic_fetch_add(p->parked, 1);
-  chan_unlock(p->c);
-}
-
 /* Sends from an outside thread; returns the status as a caller sees it:
-** CHAN_OK or CHAN_CLOSED. *parked tells whether it had to wait. */
+** CHAN_OK or CHAN_CLOSED. *parked tells whether it had to wait;
+** *parked_count (optional) counts it once queued. */
 static chan_status send_blocking(chan *c, void *v, sched_thread_task *tt,
                                  atomic_int *parked_count, bool *parked) {
   waiter w;
-  park_note note = {c, parked_count};
   if (parked) *parked = false;
   chan_status st = chan_send(c, v, &tt->task, &w);
   if (st != CHAN_PARKED) return st;
   if (parked) *parked = true;
-  if (parked_count) {
-    tt->task.unlock = note_unlock;
-    tt->task.unlock_arg = &note;
-  } else {
-    tt->task.unlock = chan_unlock;
-    tt->task.unlock_arg = c;
-  }
-  sched_block(tt);
+  block_on(tt, chan_unlock, c, parked_count);
   return w.success ? CHAN_OK : CHAN_CLOSED;
 }
 
 static chan_status recv_blocking(chan *c, void *out, sched_thread_task *tt,
                                  atomic_int *parked_count, bool *parked) {
   waiter w;
-  park_note note = {c, parked_count};
   if (parked) *parked = false;
   chan_status st = chan_recv(c, out, &tt->task, &w);
   if (st != CHAN_PARKED) return st;
   if (parked) *parked = true;
-  if (parked_count) {
-    tt->task.unlock = note_unlock;
-    tt->task.unlock_arg = &note;
-  } else {
-    tt->task.unlock = chan_unlock;
-    tt->task.unlock_arg = c;
-  }
-  sched_block(tt);
+  block_on(tt, chan_unlock, c, parked_count);
   return w.success ? CHAN_OK : CHAN_CLOSED;
-}
-
-static bool wait_count(atomic_int *n, int want, double seconds) {
-  double end = now() + seconds;
-  while (atomic_load(n) < want) {
-    if (now() > end) return false;
-    nap();
-  }
-  return true;
 }
 
 /* ---- drop callbacks ------------------------------------------------- */
@@ -763,27 +656,13 @@ static run_result ponger_step(gor *g, sched_worker *w) {
   }
 }
 
-static bool wait_live_zero(double seconds) {
-  double end = now() + seconds;
-  while (sched_live() != 0) {
-    if (now() > end) {
-      fprintf(stderr, "sched_live() still %ld after %.0f s\n", sched_live(), seconds);
-      return false;
-    }
-    nap();
-  }
-  return true;
-}
-
 /* An outside thread waiting for a waitgroup. */
 static void wg_wait_blocking(waitgroup *wg) {
   sched_thread_task tt;
   waiter w;
   sched_thread_task_init(&tt);
   if (!wg_wait(wg, &tt.task, &w)) {
-    tt.task.unlock = wg_unlock;
-    tt.task.unlock_arg = wg;
-    sched_block(&tt);
+    block_on(&tt, wg_unlock, wg, NULL);
     CHECK(w.success);
   }
   CHECK(wg_count(wg) == 0);
@@ -986,10 +865,8 @@ static void test_goroutine_mpmc(size_t cap, long total) {
 }
 
 int main(void) {
-  const char *s = getenv("LUGO_TEST_SCALE");
-  if (s && atol(s) > 0) scale = atol(s);
-  signal(SIGALRM, on_alarm);
-  setvbuf(stdout, NULL, _IONBF, 0);
+  scale = test_scale(4);
+  harness_begin("test_chan");
 
   printf("test_chan: single thread\n");
   set_phase("test_buffered_fifo");
@@ -1041,11 +918,5 @@ int main(void) {
   CHECK(atomic_load(&ctx_errors) == 0);
   CHECK(sched_current() == NULL && sched_running() == NULL);
 
-  int f = atomic_load(&failures);
-  if (f) {
-    fprintf(stderr, "test_chan: %d check(s) FAILED\n", f);
-    return 1;
-  }
-  printf("test_chan: ok\n");
-  return 0;
+  return harness_end();
 }

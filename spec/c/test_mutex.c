@@ -20,109 +20,22 @@
 #include "../../core/scheduler.h"
 #include "../../core/waitq.h"
 
+#include "harness.h"
+
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-static atomic_int failures;
-
-static void check(int ok, const char *what, const char *file, int line) {
-  if (!ok) {
-    fprintf(stderr, "%s:%d: FAILED: %s\n", file, line, what);
-    atomic_fetch_add(&failures, 1);
-  }
-}
-
-#define CHECK(c) check((c) != 0, #c, __FILE__, __LINE__)
-
-#if defined(__SANITIZE_THREAD__)
-#define TSAN_BUILD 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TSAN_BUILD 1
-#endif
-#endif
-#ifdef TSAN_BUILD
-static long scale = 2;
-#else
-static long scale = 1;
-#endif
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void nap(void) {
-  struct timespec ts = {0, 200000};  /* 0.2 ms */
-  nanosleep(&ts, NULL);
-}
-
-#define PHASE_SECONDS 60
-static const char *volatile phase = "start";
-
-static void on_alarm(int sig) {
-  (void)sig;
-  static const char msg[] = "test_mutex.c: FAILED: timed out (hang?) in ";
-  const char *p = phase;
-  size_t n = 0;
-  while (p[n]) n++;
-  (void)!write(2, msg, sizeof msg - 1);
-  (void)!write(2, p, n);
-  (void)!write(2, "\n", 1);
-  _exit(1);
-}
-
-static void set_phase(const char *name) {
-  phase = name;
-  alarm(PHASE_SECONDS);
-}
-
-static void settle(sched_thread_task *tt, const char *file, int line) {
-  if (!tt->woken) {
-    fprintf(stderr, "%s:%d: FAILED: task not woken; stopping\n", file, line);
-    exit(1);
-  }
-  sched_block(tt);
-  check(!tt->woken, "woken flag cleared by sched_block", file, line);
-}
-
-#define SETTLE(tt) settle((tt), __FILE__, __LINE__)
-
-/* Optional unlock wrapper: counts the waiter as queued (the internal lock
-** is held until this runs). */
-typedef struct park_note {
-  mutex *m;
-  atomic_int *parked;
-} park_note;
-
-static void note_unlock(void *arg) {
-  park_note *p = arg;
-  atomic_fetch_add(p->parked, 1);
-  mutex_unlock_internal(p->m);
-}
+static long scale;
 
 /* Locks m from an outside thread, parking if it is taken. Returns whether
-** it had to park. */
+** it had to park. *parked_count (optional) counts it once queued. */
 static bool lock_blocking(mutex *m, sched_thread_task *tt, atomic_int *parked_count) {
   waiter w;
-  park_note note = {m, parked_count};
   if (mutex_lock(m, &tt->task, &w)) return false;
-  if (parked_count) {
-    tt->task.unlock = note_unlock;
-    tt->task.unlock_arg = &note;
-  } else {
-    tt->task.unlock = mutex_unlock_internal;
-    tt->task.unlock_arg = m;
-  }
-  sched_block(tt);
+  block_on(tt, mutex_unlock_internal, m, parked_count);
   CHECK(w.success);   /* woken only by a hand-off: the lock is ours */
   return true;
 }
@@ -305,8 +218,7 @@ static void test_fifo_threads(void) {
   pthread_t th[NFIFO];
   for (int i = 0; i < NFIFO; i++) {
     CHECK(pthread_create(&th[i], NULL, fifo_main, (void *)(uintptr_t)i) == 0);
-    double end = now() + 10;
-    while (atomic_load(&ff.parked) < i + 1 && now() < end) nap();
+    wait_count(&ff.parked, i + 1, 10);
     CHECK(atomic_load(&ff.parked) == i + 1);
   }
   CHECK(mutex_unlock(ff.m));
@@ -319,10 +231,8 @@ static void test_fifo_threads(void) {
 }
 
 int main(void) {
-  const char *s = getenv("LUGO_TEST_SCALE");
-  if (s && atol(s) > 0) scale = atol(s);
-  signal(SIGALRM, on_alarm);
-  setvbuf(stdout, NULL, _IONBF, 0);
+  scale = test_scale(2);
+  harness_begin("test_mutex");
 
   printf("test_mutex: single thread\n");
   set_phase("test_basics");
@@ -338,11 +248,5 @@ int main(void) {
   set_phase("test_fifo_threads");
   for (int round = 0; round < 5; round++) test_fifo_threads();
 
-  int f = atomic_load(&failures);
-  if (f) {
-    fprintf(stderr, "test_mutex: %d check(s) FAILED\n", f);
-    return 1;
-  }
-  printf("test_mutex: ok\n");
-  return 0;
+  return harness_end();
 }

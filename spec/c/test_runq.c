@@ -18,16 +18,7 @@
 
 #include "../../core/runq.h"
 
-static int failures = 0;
-
-static void check(int ok, const char *what, int line) {
-  if (!ok) {
-    fprintf(stderr, "test_runq.c:%d: FAILED: %s\n", line, what);
-    failures++;
-  }
-}
-
-#define CHECK(c) check((c) != 0, #c, __LINE__)
+#include "harness.h"
 
 /* Small integers as items: the single-thread tests only compare them. */
 static void *tok(uintptr_t i) { return (void *)(i + 1); }
@@ -292,7 +283,7 @@ static void test_stress(uint32_t n) {
   S.n = n;
   S.items = calloc(n, sizeof(item));
   if (!S.items) {
-    check(0, "calloc items", __LINE__);
+    check(0, "calloc items", __FILE__, __LINE__);
     return;
   }
   runq_init(&S.owner_q);
@@ -338,15 +329,11 @@ static void test_stress(uint32_t n) {
 }
 
 int main(int argc, char **argv) {
+  harness_begin("test_runq");
   test_fifo();
   test_counter_wrap();
   test_full();
   test_steal();
   test_stress(stress_n(argc, argv));
-  if (failures) {
-    fprintf(stderr, "test_runq: %d check(s) failed\n", failures);
-    return 1;
-  }
-  printf("test_runq: ok\n");
-  return 0;
+  return harness_end();
 }

@@ -21,59 +21,14 @@
 
 #include "../../core/scheduler.h"
 
+#include "harness.h"
+
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-static atomic_int failures;
-
-static void check(int ok, const char *what, const char *file, int line) {
-  if (!ok) {
-    fprintf(stderr, "%s:%d: FAILED: %s\n", file, line, what);
-    atomic_fetch_add(&failures, 1);
-  }
-}
-
-#define CHECK(c) check((c) != 0, #c, __FILE__, __LINE__)
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void nap(void) {
-  struct timespec ts = {0, 200000};  /* 0.2 ms */
-  nanosleep(&ts, NULL);
-}
-
-/* A hang (lost wake-up, stuck lock) must fail the test, not stall CI: each
-** phase gets PHASE_SECONDS. */
-#define PHASE_SECONDS 60
-static const char *volatile phase = "start";
-
-static void on_alarm(int sig) {
-  (void)sig;
-  static const char msg[] = "test_sched.c: FAILED: timed out (hang?) in ";
-  const char *p = phase;
-  size_t n = 0;
-  while (p[n]) n++;
-  (void)!write(2, msg, sizeof msg - 1);
-  (void)!write(2, p, n);
-  (void)!write(2, "\n", 1);
-  _exit(1);
-}
-
-static void set_phase(const char *name) {
-  phase = name;
-  alarm(PHASE_SECONDS);
-}
 
 #define NWORKERS 2
 
@@ -167,7 +122,7 @@ static long live_base = 0;
 
 /* Waits for the live count to drop to live_base: fails after `seconds`, or
 ** after 10 s without any progress (lost tasks, not a slow machine). */
-static bool wait_live_zero(double seconds) {
+static bool wait_live_base(double seconds) {
   double start = now(), end = start + seconds, last_change = start;
   long last = sched_live();
   while (last != live_base) {
@@ -268,7 +223,7 @@ static void test_spawn_storm(void) {
   CHECK(sched_started());
   CHECK(sched_workers() == NWORKERS);
   pthread_join(helper, NULL);
-  bool drained = wait_live_zero(30);
+  bool drained = wait_live_base(30);
   CHECK(drained);
   CHECK(atomic_load(&pool_next) == TOTAL);
 
@@ -410,7 +365,7 @@ static void test_wake(int k, int rounds, bool from_task) {
       if (n == 0) nap();
     }
   }
-  CHECK(wait_live_zero(30));
+  CHECK(wait_live_base(30));
   CHECK(atomic_load(&wake_done) == k);
   CHECK(atomic_load(&wake_order_errors) == 0);
   pthread_mutex_lock(&park_mu);
@@ -477,7 +432,7 @@ static void test_yield_fairness(void) {
             atomic_load(&fair_ran), NWORKERS * 2);
   CHECK(atomic_load(&fair_ran) == 1000);
   atomic_store(&spinner_stop, 1);
-  CHECK(wait_live_zero(30));
+  CHECK(wait_live_base(30));
   free(spin);
   free(plain);
 }
@@ -571,7 +526,7 @@ static void test_preempt(void) {
   stask *lone = calloc(1, sizeof *lone);
   lone->fn = lone_spinner_fn;
   sched_spawn(&lone->task);
-  CHECK(wait_live_zero(30));
+  CHECK(wait_live_base(30));
   CHECK(atomic_load(&lone->preempts) == 0);
   free(lone);
 
@@ -595,7 +550,7 @@ static void test_preempt(void) {
     nap();
   }
   atomic_store(&spin_stop, 1);
-  CHECK(wait_live_zero(30));
+  CHECK(wait_live_base(30));
   CHECK(atomic_load(&plain_ran) == nplain);
   for (int i = 0; i < NWORKERS; i++) {
     if (atomic_load(&spinners[i].preempts) == 0)
@@ -676,7 +631,7 @@ static void test_yield_progress(void) {
             "while %ld new tasks ran\n", y->rounds, atomic_load(&chain_links));
   CHECK(atomic_load(&yielder_done));
   atomic_store(&chain_stop, 1);
-  CHECK(wait_live_zero(30));
+  CHECK(wait_live_base(30));
   printf("  yield progress: 200 yields done while %ld chained tasks ran, %.2f s\n",
          atomic_load(&chain_links), now() - t0);
   free(y);
@@ -714,13 +669,12 @@ static void test_each_worker(void) {
   CHECK(atomic_load(&ew.inline_calls) >= 2);
   CHECK(atomic_load(&ew.inline_calls) + atomic_load(&ew.served_calls) == 2 * NWORKERS);
   CHECK(atomic_load(&ew.wrong_thread) == 0);
-  CHECK(wait_live_zero(30));
+  CHECK(wait_live_base(30));
   printf("  sched_each_worker: outside and two concurrent goroutine calls ok\n");
 }
 
 int main(void) {
-  signal(SIGALRM, on_alarm);
-  setvbuf(stdout, NULL, _IONBF, 0);
+  harness_begin("test_sched");
 
   sched_init(&hooks);
   CHECK(sched_current() == NULL && sched_running() == NULL);
@@ -749,11 +703,5 @@ int main(void) {
   CHECK(sched_current() == NULL && sched_running() == NULL);
   CHECK(sched_live() == 0);
 
-  int f = atomic_load(&failures);
-  if (f) {
-    fprintf(stderr, "test_sched: %d check(s) FAILED\n", f);
-    return 1;
-  }
-  printf("test_sched: ok\n");
-  return 0;
+  return harness_end();
 }

@@ -25,85 +25,16 @@
 #include "../../core/select.h"
 #include "../../core/waitq.h"
 
+#include "harness.h"
+
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-static atomic_int failures;
-
-static void check(int ok, const char *what, const char *file, int line) {
-  if (!ok) {
-    fprintf(stderr, "%s:%d: FAILED: %s\n", file, line, what);
-    atomic_fetch_add(&failures, 1);
-  }
-}
-
-#define CHECK(c) check((c) != 0, #c, __FILE__, __LINE__)
-
-#if defined(__SANITIZE_THREAD__)
-#define TSAN_BUILD 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TSAN_BUILD 1
-#endif
-#endif
-#ifdef TSAN_BUILD
-static long scale = 2;
-#else
-static long scale = 1;
-#endif
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void nap(void) {
-  struct timespec ts = {0, 200000};  /* 0.2 ms */
-  nanosleep(&ts, NULL);
-}
-
-/* A hang (lost wake-up, stuck lock) must fail the test, not stall CI. */
-#define PHASE_SECONDS 60
-static const char *volatile phase = "start";
-
-static void on_alarm(int sig) {
-  (void)sig;
-  static const char msg[] = "test_select.c: FAILED: timed out (hang?) in ";
-  const char *p = phase;
-  size_t n = 0;
-  while (p[n]) n++;
-  (void)!write(2, msg, sizeof msg - 1);
-  (void)!write(2, p, n);
-  (void)!write(2, "\n", 1);
-  _exit(1);
-}
-
-static void set_phase(const char *name) {
-  phase = name;
-  alarm(PHASE_SECONDS);
-}
-
-/* A thread task of this very thread that some operation should have woken:
-** sched_block then returns at once. If it was not woken, blocking would
-** hang: fail now. */
-static void settle(sched_thread_task *tt, const char *file, int line) {
-  if (!tt->woken) {
-    fprintf(stderr, "%s:%d: FAILED: task not woken; stopping\n", file, line);
-    exit(1);
-  }
-  sched_block(tt);
-  check(!tt->woken, "woken flag cleared by sched_block", file, line);
-}
-
-#define SETTLE(tt) settle((tt), __FILE__, __LINE__)
+static long scale;
 
 /* ---- a select with its memory ----------------------------------------- */
 
@@ -152,38 +83,17 @@ static unsigned rng_next(unsigned *r) {
   return *r = x;
 }
 
-/* Optional unlock wrapper: counts the select as parked (its waiters are
-** queued: the channel locks are held until this runs). */
-typedef struct park_note {
-  sel_state *s;
-  atomic_int *parked;
-} park_note;
-
-static void note_unlock(void *arg) {
-  park_note *p = arg;
-  atomic_fetch_add(p->parked, 1);
-  sel_unlock(p->s);
-}
-
 /* A blocking select from an outside thread; returns the chosen case and
 ** sets *ok. *parked (optional) tells whether it had to wait. */
 static int select_blocking(sel *x, sched_thread_task *tt, unsigned *rng,
                            atomic_int *parked_count, bool *ok, bool *parked) {
   int chosen = -1;
-  park_note note = {&x->s, parked_count};
   if (parked) *parked = false;
   sel_status st = sel_select(&x->s, &tt->task, rng_next(rng), &chosen, ok);
   if (st == SEL_READY) return chosen;
   CHECK(st == SEL_PARKED);
   if (parked) *parked = true;
-  if (parked_count) {
-    tt->task.unlock = note_unlock;
-    tt->task.unlock_arg = &note;
-  } else {
-    tt->task.unlock = sel_unlock;
-    tt->task.unlock_arg = &x->s;
-  }
-  sched_block(tt);
+  block_on(tt, sel_unlock, &x->s, parked_count);
   sel_finish(&x->s, &chosen, ok);
   return chosen;
 }
@@ -554,9 +464,7 @@ static void *sender_main(void *arg) {
       waiter w;
       chan_status s = chan_send(c, &v, &tt.task, &w);
       if (s == CHAN_PARKED) {
-        tt.task.unlock = chan_unlock;
-        tt.task.unlock_arg = c;
-        sched_block(&tt);
+        block_on(&tt, chan_unlock, c, NULL);
         s = w.success ? CHAN_OK : CHAN_CLOSED;
         atomic_fetch_add_explicit(&st.parks, 1, memory_order_relaxed);
       }
@@ -697,8 +605,7 @@ static void test_close_wakes(bool send) {
   pthread_t th[NWAIT];
   for (int i = 0; i < NWAIT; i++)
     CHECK(pthread_create(&th[i], NULL, close_waiter_main, NULL) == 0);
-  double end = now() + 10;
-  while (atomic_load(&cw.parked) < NWAIT && now() < end) nap();
+  wait_count(&cw.parked, NWAIT, 10);
   CHECK(atomic_load(&cw.parked) == NWAIT);
   CHECK(chan_close(cw.closing) == CHAN_OK);
   for (int i = 0; i < NWAIT; i++) pthread_join(th[i], NULL);
@@ -742,9 +649,7 @@ static void *echo_main(void *arg) {
     waiter w;
     chan_status s = chan_send(pp.b, &v, &tt.task, &w);
     if (s == CHAN_PARKED) {
-      tt.task.unlock = chan_unlock;
-      tt.task.unlock_arg = pp.b;
-      sched_block(&tt);
+      block_on(&tt, chan_unlock, pp.b, NULL);
       if (!w.success) atomic_fetch_add(&pp.errors, 1);
     } else if (s != CHAN_OK) {
       atomic_fetch_add(&pp.errors, 1);
@@ -794,10 +699,8 @@ static void test_pingpong(long rounds) {
 }
 
 int main(void) {
-  const char *s = getenv("LUGO_TEST_SCALE");
-  if (s && atol(s) > 0) scale = atol(s);
-  signal(SIGALRM, on_alarm);
-  setvbuf(stdout, NULL, _IONBF, 0);
+  scale = test_scale(2);
+  harness_begin("test_select");
 
   printf("test_select: single thread\n");
   set_phase("test_nonblocking");
@@ -819,11 +722,5 @@ int main(void) {
   set_phase("test_pingpong");
   test_pingpong(20000 / scale);
 
-  int f = atomic_load(&failures);
-  if (f) {
-    fprintf(stderr, "test_select: %d check(s) FAILED\n", f);
-    return 1;
-  }
-  printf("test_select: ok\n");
-  return 0;
+  return harness_end();
 }

@@ -14,81 +14,13 @@
 #include "../../core/waitgroup.h"
 #include "../../core/waitq.h"
 
+#include "harness.h"
+
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
-#include <unistd.h>
-
-static atomic_int failures;
-
-static void check(int ok, const char *what, const char *file, int line) {
-  if (!ok) {
-    fprintf(stderr, "%s:%d: FAILED: %s\n", file, line, what);
-    atomic_fetch_add(&failures, 1);
-  }
-}
-
-#define CHECK(c) check((c) != 0, #c, __FILE__, __LINE__)
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void nap(void) {
-  struct timespec ts = {0, 200000};  /* 0.2 ms */
-  nanosleep(&ts, NULL);
-}
-
-/* A hang (lost wake-up, stuck lock) must fail the test, not stall CI: each
-** phase gets PHASE_SECONDS. */
-#define PHASE_SECONDS 60
-static const char *volatile phase = "start";
-
-static void on_alarm(int sig) {
-  (void)sig;
-  static const char msg[] = "test_waitgroup.c: FAILED: timed out (hang?) in ";
-  const char *p = phase;
-  size_t n = 0;
-  while (p[n]) n++;
-  (void)!write(2, msg, sizeof msg - 1);
-  (void)!write(2, p, n);
-  (void)!write(2, "\n", 1);
-  _exit(1);
-}
-
-static void set_phase(const char *name) {
-  phase = name;
-  alarm(PHASE_SECONDS);
-}
-
-/* A thread task of this very thread that some operation should have woken:
-** sched_block then returns at once. If it was not woken, blocking would
-** hang and its waiter is still queued: fail now. */
-static void settle(sched_thread_task *tt, const char *file, int line) {
-  if (!tt->woken) {
-    fprintf(stderr, "%s:%d: FAILED: task not woken; stopping\n", file, line);
-    exit(1);
-  }
-  sched_block(tt);
-  check(!tt->woken, "woken flag cleared by sched_block", file, line);
-}
-
-#define SETTLE(tt) settle((tt), __FILE__, __LINE__)
-
-static bool wait_count(atomic_int *n, int want, double seconds) {
-  double end = now() + seconds;
-  while (atomic_load(n) < want) {
-    if (now() > end) return false;
-    nap();
-  }
-  return true;
-}
 
 /* ---- single thread ---------------------------------------------------- */
 
@@ -179,35 +111,22 @@ static void test_waiters_single_thread(void) {
 #define NDONE 4
 #define PER_DONE 1000
 
-typedef struct note {
-  waitgroup *wg;
-  atomic_int *parked;
-} note;
-
-static void note_unlock(void *arg) {
-  note *n = arg;
-  atomic_fetch_add(n->parked, 1);
-  wg_unlock(n->wg);
-}
-
 static struct {
   waitgroup *wg;
   atomic_int parked, woke, woke_early, did_park, start;
   atomic_long refused;
 } mt;
 
-/* Waits as an outside task; returns whether it had to park. */
+/* Waits as an outside task; returns whether it had to park. *parked
+** (optional) counts it once queued. */
 static bool wait_blocking(waitgroup *wg, atomic_int *parked) {
   sched_thread_task tt;
   waiter w;
-  note n = {wg, parked};
   bool did_park = false;
   sched_thread_task_init(&tt);
   if (!wg_wait(wg, &tt.task, &w)) {
     did_park = true;
-    tt.task.unlock = parked ? note_unlock : wg_unlock;
-    tt.task.unlock_arg = parked ? (void *)&n : (void *)wg;
-    sched_block(&tt);
+    block_on(&tt, wg_unlock, wg, parked);
     CHECK(w.success);
   }
   sched_thread_task_destroy(&tt);
@@ -412,8 +331,7 @@ static void test_goroutine_waiters(void) {
     sched_spawn(&gs[i].task);
   }
   /* all parked (their worker released the lock) before the count drops */
-  double end = now() + 10;
-  while (atomic_load(&g_parked) < NG && now() < end) nap();
+  wait_count(&g_parked, NG, 10);
   CHECK(atomic_load(&g_parked) == NG);
   CHECK(wg_add(wg, -1));
   CHECK(wg_add(wg, -1));
@@ -422,8 +340,7 @@ static void test_goroutine_waiters(void) {
   CHECK(!wait_blocking(wg, NULL));
   wait_blocking(done, NULL);  /* the main thread waits for the goroutines */
   CHECK(atomic_load(&g_woke) == NG);
-  end = now() + 30;
-  while (sched_live() != 0 && now() < end) nap();
+  wait_live_zero(30);
   CHECK(sched_live() == 0);
   CHECK(atomic_load(&g_errors) == 0);
   obj_release((lugo_obj *)wg);
@@ -458,9 +375,7 @@ static void *deadlock_thread(void *arg) {
   sched_spawn(&dl.counter.task);
   sched_thread_task_init(&tt);
   if (!wg_wait(dl.wg1, &tt.task, &w)) {
-    tt.task.unlock = wg_unlock;
-    tt.task.unlock_arg = dl.wg1;
-    sched_block(&tt);
+    block_on(&tt, wg_unlock, dl.wg1, NULL);
   } else {
     w.success = true;  /* the counter was faster: fine too */
   }
@@ -478,9 +393,7 @@ static void *deadlock_thread(void *arg) {
   sched_spawn(&dl.sleeper.task);
   sched_thread_task_init(&tt);
   CHECK(!wg_wait(dl.wg1, &tt.task, &w));
-  tt.task.unlock = wg_unlock;
-  tt.task.unlock_arg = dl.wg1;
-  sched_block(&tt);
+  block_on(&tt, wg_unlock, dl.wg1, NULL);
   dl.second_deadlock = tt.deadlock;
   dl.second_woken = w.success;
   dl.cancelled = wg_cancel(dl.wg1, &w);
@@ -507,8 +420,7 @@ static void test_deadlock(void) {
   /* unblock the sleeper so it can finish */
   CHECK(wg_add(dl.wg2, -1));
   wait_blocking(dl.wg3, NULL);
-  double end = now() + 30;
-  while (sched_live() != 0 && now() < end) nap();
+  wait_live_zero(30);
   CHECK(sched_live() == 0);
   CHECK(atomic_load(&g_errors) == 0);
   CHECK(atomic_load(&g_woke) == 1);
@@ -520,8 +432,7 @@ static void test_deadlock(void) {
 }
 
 int main(void) {
-  signal(SIGALRM, on_alarm);
-  setvbuf(stdout, NULL, _IONBF, 0);
+  harness_begin("test_waitgroup");
   printf("test_waitgroup:\n");
   set_phase("test_basic");
   test_basic();
@@ -537,11 +448,5 @@ int main(void) {
   test_goroutine_waiters();
   set_phase("test_deadlock");
   test_deadlock();
-  int f = atomic_load(&failures);
-  if (f) {
-    fprintf(stderr, "test_waitgroup: %d check(s) FAILED\n", f);
-    return 1;
-  }
-  printf("test_waitgroup: ok\n");
-  return 0;
+  return harness_end();
 }
