@@ -109,8 +109,8 @@ static void clone_msg(codec_msg *dst, const codec_msg *src) {
   }
 }
 
-/* One select in progress: lives in a userdata at stack index 2, so it
-** survives a park and is collected if the goroutine dies. */
+/* One select in progress, at stack index 2 so that it survives a park: in
+** the goroutine's scratch memory, or in a userdata for an outside thread. */
 typedef struct lselect {
   sel_state s;
   int has_default;
