@@ -1421,3 +1421,110 @@ void codec_encode_float(codec_msg *msg, double x) {
   memcpy(msg->inline_buf + 1, &n, sizeof n);
   msg->len = 1 + sizeof n;
 }
+
+/*
+** {======================================================
+** Fast paths: one scalar, the common channel value
+** =======================================================
+*/
+
+/* Writes v as a varint (LEB128, as put_varint); returns the bytes used. */
+static size_t varint_to(unsigned char *b, lua_Unsigned v) {
+  size_t n = 0;
+  while (v >= 0x80) {
+    b[n++] = (unsigned char)(v | 0x80);
+    v >>= 7;
+  }
+  b[n++] = (unsigned char)v;
+  return n;
+}
+
+int codec_encode_scalar(lua_State *L, int idx, codec_msg *msg) {
+  unsigned char *b = msg->inline_buf;
+  size_t n = 0;
+  switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+      b[n++] = TAG_NIL;
+      break;
+    case LUA_TBOOLEAN:
+      b[n++] = lua_toboolean(L, idx) ? TAG_TRUE : TAG_FALSE;
+      break;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, idx)) {
+        lua_Unsigned u = (lua_Unsigned)lua_tointeger(L, idx);
+        b[n++] = TAG_INT;
+        n += varint_to(b + n, (u << 1) ^ (0 - (u >> 63)));   /* zigzag */
+      } else {
+        lua_Number x = lua_tonumber(L, idx);
+        b[n++] = TAG_FLOAT;
+        memcpy(b + n, &x, sizeof x);
+        n += sizeof x;
+      }
+      break;
+    case LUA_TSTRING: {
+      size_t len;
+      const char *s = lua_tolstring(L, idx, &len);
+      if (len > CODEC_INLINE - 3) return 0;    /* tag + 2-byte length */
+      b[n++] = TAG_STR;
+      n += varint_to(b + n, (lua_Unsigned)len);
+      memcpy(b + n, s, len);
+      n += len;
+      break;
+    }
+    default:
+      return 0;
+  }
+  msg->len = n;
+  msg->heap = NULL;
+  msg->objs = NULL;
+  msg->nobjs = 0;
+  return 1;
+}
+
+/* Reads a varint from [*p, end); returns 0 if it does not end there. */
+static int varint_from(const unsigned char **p, const unsigned char *end,
+                       lua_Unsigned *v) {
+  *v = 0;
+  for (int shift = 0; *p < end && shift < 64; shift += 7) {
+    int b = *(*p)++;
+    *v |= (lua_Unsigned)(b & 0x7f) << shift;
+    if (!(b & 0x80)) return 1;
+  }
+  return 0;
+}
+
+int codec_decode_scalar(lua_State *L, codec_msg *msg) {
+  if (msg->nobjs != 0 || msg->len == 0 || msg->len > CODEC_INLINE) return 0;
+  const unsigned char *p = msg->inline_buf + 1, *end = msg->inline_buf + msg->len;
+  lua_Unsigned v;
+  switch (msg->inline_buf[0]) {
+    case TAG_NIL:
+      if (p != end) return 0;
+      lua_pushnil(L);
+      return 1;
+    case TAG_FALSE:
+    case TAG_TRUE:
+      if (p != end) return 0;
+      lua_pushboolean(L, msg->inline_buf[0] == TAG_TRUE);
+      return 1;
+    case TAG_INT:
+      if (!varint_from(&p, end, &v) || p != end) return 0;
+      lua_pushinteger(L, (lua_Integer)((v >> 1) ^ (0 - (v & 1))));
+      return 1;
+    case TAG_FLOAT: {
+      lua_Number x;
+      if ((size_t)(end - p) != sizeof x) return 0;
+      memcpy(&x, p, sizeof x);
+      lua_pushnumber(L, x);
+      return 1;
+    }
+    case TAG_STR:
+      if (!varint_from(&p, end, &v) || v != (lua_Unsigned)(end - p)) return 0;
+      lua_pushlstring(L, (const char *)p, (size_t)v);
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+/* }====================================================== */

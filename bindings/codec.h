@@ -45,6 +45,15 @@ int codec_decode(lua_State *L, const codec_msg *msg, int env);
 ** decoding succeeds or raises. */
 int codec_decode_owned(lua_State *L, codec_msg *msg, int env);
 
+/* Fast paths for one scalar (nil, boolean, number, short string), the
+** usual channel value: no per-VM state, no allocation, no env needed.
+** codec_encode_scalar fills msg (uninitialised or freed) and returns 1, or
+** returns 0 for anything else (use codec_encode). codec_decode_scalar
+** pushes the value of such a msg and returns 1 (msg then needs no free), or
+** returns 0 for anything else (use codec_decode_owned). Same wire format. */
+int codec_encode_scalar(lua_State *L, int idx, codec_msg *msg);
+int codec_decode_scalar(lua_State *L, codec_msg *msg);
+
 /* Encodes the float x alone into msg; needs no Lua state. */
 void codec_encode_float(codec_msg *msg, double x);
 

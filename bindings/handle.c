@@ -15,9 +15,9 @@ static const char *const kind_names[OBJ_TIMER + 1] = {
 };
 
 static lhandle *to_handle(lua_State *L, int idx) {
+  /* A light userdata has raw length 0: the size check rules it out. */
   lhandle *h = lua_touserdata(L, idx);
-  if (h && lua_type(L, idx) == LUA_TUSERDATA &&
-      lua_rawlen(L, idx) == sizeof(lhandle) && h->magic == HANDLE_MAGIC)
+  if (h && lua_rawlen(L, idx) == sizeof(lhandle) && h->magic == HANDLE_MAGIC)
     return h;
   return NULL;
 }

@@ -66,8 +66,10 @@ static int l_send(lua_State *L) {
   lua_settop(L, 2);
   outside_op storage;
   lugo_op *op = op_begin(L, &storage);
-  gor_push_env(L);
-  codec_encode(L, 2, 1, 3, "value sent", &op->slot);
+  if (!codec_encode_scalar(L, 2, &op->slot)) {
+    gor_push_env(L);
+    codec_encode(L, 2, 1, 3, "value sent", &op->slot);
+  }
   switch (chan_send(c, &op->slot, op->task, &op->w)) {
     case CHAN_OK:
       return 0;
@@ -88,11 +90,13 @@ static int push_received(lua_State *L, codec_msg *slot, int ok) {
     lua_pushboolean(L, 0);
     return 2;
   }
-  gor_push_env(L);
-  int env = lua_gettop(L);
-  int n = codec_decode_owned(L, slot, env);
-  if (n == 0) lua_pushnil(L);
-  lua_remove(L, env);
+  if (!codec_decode_scalar(L, slot)) {
+    gor_push_env(L);
+    int env = lua_gettop(L);
+    int n = codec_decode_owned(L, slot, env);
+    if (n == 0) lua_pushnil(L);
+    lua_remove(L, env);
+  }
   lua_pushboolean(L, 1);
   return 2;
 }

@@ -79,9 +79,11 @@ int lselect_case_send(lua_State *L) {
   if (h->flags & LOBJ_RECVONLY) return luaL_error(L, "send on receive-only channel");
   lua_settop(L, 3);
   codec_msg value;
-  gor_push_env(L);
-  codec_encode(L, 2, 1, 4, "value sent", &value);  /* may raise: nothing built yet */
-  lua_pop(L, 1);
+  if (!codec_encode_scalar(L, 2, &value)) {
+    gor_push_env(L);
+    codec_encode(L, 2, 1, 4, "value sent", &value);  /* may raise: nothing built yet */
+    lua_pop(L, 1);
+  }
   if (!lua_isnil(L, 3) && !lua_isfunction(L, 3)) {
     codec_free(&value);
     luaL_checktype(L, 3, LUA_TFUNCTION);
@@ -211,7 +213,9 @@ static int finish(lua_State *L, lselect *sel, int i, bool ok) {
   if (!has_fn) lua_pop(L, 1);
   int nargs = 0;
   if (k->dir == SEL_RECV) {
-    if (ok) {
+    if (ok && codec_decode_scalar(L, k->elem)) {
+      memset(k->elem, 0, sizeof(codec_msg));
+    } else if (ok) {
       gor_push_env(L);
       int env = lua_gettop(L);
       int n = codec_decode_owned(L, k->elem, env);
