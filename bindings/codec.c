@@ -1381,16 +1381,41 @@ static int box_gc(lua_State *L) {
 /* Registry key of the metatable of message boxes. */
 static const char box_meta_key = 0;
 
-int codec_decode_owned(lua_State *L, codec_msg *msg, int env) {
-  if (msg->len <= CODEC_INLINE && msg->nobjs == 0) {
-    /* Nothing to leak if decoding raises: no heap bytes, no objects. */
-    int n = codec_decode(L, msg, env);
-    codec_free(msg);
-    return n;
+/* This VM's slot for the message being decoded (a userdata anchored in the
+** registry whose __gc frees what a raising decode left there). */
+typedef struct Pending {
+  int busy;               /* a decode is using msg, or one raised */
+  codec_msg msg;
+} Pending;
+
+static const char pending_key = 0;
+
+static int pending_gc(lua_State *L) {
+  codec_free(&((Pending *)lua_touserdata(L, 1))->msg);
+  return 0;
+}
+
+static Pending *pending_slot(lua_State *L) {
+  Pending *p;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &pending_key) == LUA_TUSERDATA) {
+    p = lua_touserdata(L, -1);
+  } else {
+    lua_pop(L, 1);
+    p = lua_newuserdatauv(L, sizeof *p, 0);
+    memset(p, 0, sizeof *p);
+    lua_newtable(L);
+    lua_pushcfunction(L, pending_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &pending_key);
   }
-  /* Decoding may raise (a module that fails to load): park the message in
-  ** a box that the collector frees if we never get back here. */
-  env = env ? lua_absindex(L, env) : 0;
+  lua_pop(L, 1);   /* the registry keeps it */
+  return p;
+}
+
+/* A message in a box that the collector frees if decoding raises. */
+static int decode_boxed(lua_State *L, codec_msg *msg, int env) {
   codec_msg *box = lua_newuserdatauv(L, sizeof *box, 0);
   *box = *msg;
   memset(msg, 0, sizeof *msg);
@@ -1407,6 +1432,29 @@ int codec_decode_owned(lua_State *L, codec_msg *msg, int env) {
   int n = codec_decode(L, box, env);
   codec_free(box);
   lua_remove(L, boxidx);
+  return n;
+}
+
+int codec_decode_owned(lua_State *L, codec_msg *msg, int env) {
+  if (msg->len <= CODEC_INLINE && msg->nobjs == 0) {
+    /* Nothing to leak if decoding raises: no heap bytes, no objects. */
+    int n = codec_decode(L, msg, env);
+    codec_free(msg);
+    return n;
+  }
+  /* Decoding may raise (a module that fails to load): the message waits in
+  ** the VM's pending slot, freed by the next use or the state's close. A
+  ** nested decode (a module decoding while it loads), or every decode after
+  ** one raised, uses a box instead. */
+  env = env ? lua_absindex(L, env) : 0;
+  Pending *p = pending_slot(L);
+  if (p->busy) return decode_boxed(L, msg, env);
+  p->busy = 1;
+  p->msg = *msg;
+  memset(msg, 0, sizeof *msg);
+  int n = codec_decode(L, &p->msg, env);
+  codec_free(&p->msg);
+  p->busy = 0;
   return n;
 }
 

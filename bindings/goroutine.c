@@ -159,15 +159,30 @@ static void shared_release(shared_str *s) {
   if (s && atomic_fetch_sub(&s->refs, 1) == 1) free(s);
 }
 
+/* Registry key caching this VM's package table. */
+static char package_key;
+
 /* Pushes package[field] (nil if there is none). */
 static int push_package_field(lua_State *L, const char *field) {
-  int top = lua_gettop(L);
-  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  bool found = lua_getfield(L, -1, "package") == LUA_TTABLE &&
-               lua_getfield(L, -1, field) == LUA_TSTRING;
-  if (!found) lua_pushnil(L);
-  lua_replace(L, top + 1);
-  lua_settop(L, top + 1);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &package_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_getfield(L, -1, "package");
+    lua_remove(L, -2);
+    if (!lua_istable(L, -1)) {
+      lua_pop(L, 1);
+      lua_pushnil(L);
+      return 0;
+    }
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &package_key);
+  }
+  bool found = lua_getfield(L, -1, field) == LUA_TSTRING;
+  lua_remove(L, -2);
+  if (!found) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+  }
   return found;
 }
 
@@ -274,23 +289,6 @@ static int gor_entry(lua_State *L) {
   return 0;
 }
 
-/* Sets package[field] to value unless it holds that text already. */
-static void set_package_field(lua_State *L, const char *field, shared_str *value) {
-  if (!value) return;
-  size_t len;
-  push_package_field(L, field);
-  const char *now = lua_tolstring(L, -1, &len);
-  bool same = now && len == value->len && memcmp(now, value->text, len) == 0;
-  lua_pop(L, 1);
-  if (same) return;
-  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  if (lua_getfield(L, -1, "package") == LUA_TTABLE) {
-    lua_pushlstring(L, value->text, value->len);
-    lua_setfield(L, -2, field);
-  }
-  lua_pop(L, 2);
-}
-
 /* Registry key of the metatable {__index = _G} shared by goroutine envs. */
 static char env_meta_key;
 
@@ -301,6 +299,7 @@ typedef struct vm_state {
   int *refs;                 /* registry refs of idle threads */
   int count, cap;
   goroutine *started;        /* started goroutines of this VM, for dumps */
+  shared_str *applied[2];    /* package.path and cpath last set (a ref each) */
 } vm_state;
 
 #define POOL_MAX 1024
@@ -344,10 +343,41 @@ static void pool_put(lua_State *L, lua_State *co, int ref) {
   luaL_unref(L, LUA_REGISTRYINDEX, ref);
 }
 
+/* Registry keys of the Lua strings last set as package.path and cpath. */
+static char applied_keys[2];
+
+/* Sets package[field] to value unless it still holds what we set last time
+** from this same value (the common case: one string, no Lua work). */
+static void apply_path(lua_State *L, vm_state *vm, int which, const char *field,
+                       shared_str *value) {
+  if (!value) return;
+  push_package_field(L, field);
+  if (value == vm->applied[which]) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &applied_keys[which]);
+    bool same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (same) return;
+  } else {
+    lua_pop(L, 1);
+  }
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &package_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushlstring(L, value->text, value->len);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &applied_keys[which]);
+  lua_setfield(L, -2, field);
+  lua_pop(L, 1);
+  atomic_fetch_add(&value->refs, 1);
+  shared_release(vm->applied[which]);
+  vm->applied[which] = value;
+}
+
 static void gor_prepare(lua_State *L, goroutine *g, sched_worker *w) {
   g->task.owner = w;
-  set_package_field(L, "path", g->path);
-  set_package_field(L, "cpath", g->cpath);
+  apply_path(L, vm_of(L), 0, "path", g->path);
+  apply_path(L, vm_of(L), 1, "cpath", g->cpath);
   lua_newtable(L);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &env_meta_key);
   lua_setmetatable(L, -2);
