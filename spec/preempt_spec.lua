@@ -8,7 +8,10 @@
 -- goroutines share one worker, and is structural: the spinner itself
 -- records whether the others made progress while it was still spinning.
 -- Without preemption those counts would be 0 (the others would only run
--- after the spinner finished). No check depends on precise timing.
+-- after the spinner finished). No check depends on precise timing: a
+-- spinner spins for its minimum time and then on until it has seen the
+-- progress it waits for, up to CAP seconds (reached only without
+-- preemption, and reported as a failure).
 --
 -- busted's names are taken as locals first, then the real globals (see
 -- goroutine_spec.lua).
@@ -56,19 +59,23 @@ describe("preemption (LUGO_WORKERS=1)", function()
       lugo.go(function()                       -- the spinner
         started:recv()
         local t0, n = lugo.now(), 0
-        while lugo.now() - t0 < 2 do n = n + 1 end
+        -- 2 s at least, then on until 10 ticks (about 35 come in 2 s)
+        while (lugo.now() - t0 < 2 or ticks:len() < 10) and lugo.now() - t0 < 60 do
+          n = n + 1
+        end
         local seen = ticks:len()               -- ticks during the spin
         stop:close()
-        result:send({ seen, n })
+        result:send({ seen, n, lugo.now() - t0 < 60 })
       end)
       local r = result:recv()
       print("seen " .. r[1])
       print("loops " .. r[2])
+      print("uncapped " .. tostring(r[3]))
     ]])
     local seen = num(f, "seen", out)
     assert.is_true(num(f, "loops", out) > 0)
-    -- about 35 expected (one per 50 ms sleep plus a slice's wait)
     assert.is_true(seen >= 10, "ticks during the spin: " .. seen)
+    assert.are.equal("true", f.uncapped, out)
   end)
 
   it("preempts a loop of pure arithmetic (no calls at all)", function()
@@ -85,10 +92,11 @@ describe("preemption (LUGO_WORKERS=1)", function()
       end)
       lugo.go(function()
         started:recv()
-        local deadline, x = lugo.now() + 1, 0
+        local t0, x = lugo.now(), 0
         repeat
           for i = 1, 2000000 do x = x + i % 7 end   -- no call inside
-        until lugo.now() >= deadline
+          local dt = lugo.now() - t0
+        until (dt >= 1 and marks:len() > 5) or dt >= 60
         local seen = marks:len()
         stop:close()
         result:send(seen)
@@ -106,7 +114,7 @@ describe("preemption (LUGO_WORKERS=1)", function()
         lugo.go(function()
           started:send(i)
           local t0 = lugo.now()
-          while lugo.now() - t0 < 0.5 do end
+          while (lugo.now() - t0 < 0.5 or started:len() < 2) and lugo.now() - t0 < 60 do end
           result:send(started:len())           -- who had started by my end
         end)
       end
@@ -126,7 +134,7 @@ describe("preemption (LUGO_WORKERS=1)", function()
         lugo.go(function()
           started:send(i)
           local t0 = lugo.now()
-          while lugo.now() - t0 < 0.4 do end
+          while (lugo.now() - t0 < 0.4 or started:len() < 4) and lugo.now() - t0 < 60 do end
           result:send(started:len())
         end)
       end
@@ -140,21 +148,22 @@ describe("preemption (LUGO_WORKERS=1)", function()
   it("lets main receive from a goroutine blocked behind a spinner", function()
     -- main (outside the workers) waits on a channel that a goroutine on the
     -- same worker as a spinner sends to every 20 ms: main gets its values
-    -- while the spinner spins.
+    -- while the spinner spins (until main tells it to stop).
     local f, out = child1([[
       local lugo = require "lugo"
-      local c, done = lugo.chan(), lugo.chan()
+      local c, done, quit = lugo.chan(), lugo.chan(), lugo.chan(1)
       lugo.go(function()
         for i = 1, 10 do lugo.sleep(0.02); c:send(i) end
       end)
       lugo.go(function()
         local t0 = lugo.now()
-        while lugo.now() - t0 < 3 do end
+        while quit:len() == 0 and lugo.now() - t0 < 60 do end
         done:send(true)
       end)
       local got = 0
       for _ = 1, 10 do got = got + c:recv() end
       local spinning = lugo.select{ done:case_recv(), default = true } == nil
+      quit:send(true)
       print("sum " .. got)
       print("spinning " .. tostring(spinning))
       done:recv()
@@ -205,7 +214,7 @@ describe("preemption (LUGO_WORKERS=1)", function()
         started:recv()
         local gen = coroutine.wrap(function()
           local t0 = lugo.now()
-          while lugo.now() - t0 < 1 do end
+          while (lugo.now() - t0 < 1 or ticks:len() < 6) and lugo.now() - t0 < 60 do end
           coroutine.yield(ticks:len())
           return "end"
         end)

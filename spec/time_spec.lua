@@ -556,6 +556,33 @@ describe("lugo.timer", function()
     end
   end)
 
+  -- Nobody receives from these timers, so a stop() or reset() finds each
+  -- one pending in the heap, firing at that very moment, or fired with the
+  -- value undelivered: true every time (Go 1.23). The stops land around the
+  -- common fire time, on all workers, while the fires are being run.
+  for _, op in ipairs({ "stop", "reset" }) do
+    it(op .. "() racing the fire of an unreceived timer always returns true", function()
+      local n = math.max(200, math.floor(5000 * SCALE))
+      local out = lugo.chan(n)
+      local target = lugo.now() + 0.5
+      local timers = {}
+      for i = 1, n do timers[i] = lugo.timer(target - lugo.now()) end
+      for i = 1, n do
+        lugo.go(function(t)
+          lugo.sleep(target - lugo.now() + ((i % 200) - 100) * 0.00002)
+          local r
+          if op == "stop" then r = t:stop() else r = t:reset(10); t:stop() end
+          out:send(r)
+        end, timers[i])
+      end
+      local falses = 0
+      for _ = 1, n do
+        if out:recv() ~= true then falses = falses + 1 end
+      end
+      assert.are.equal(0, falses, op .. "() returned false for a fire nobody received")
+    end)
+  end
+
   it("a concurrent stop and receive: never both a value and stop() == true", function()
     -- Each round one goroutine receives (bounded) while another stops the
     -- timer near its fire time, on all workers at once.
