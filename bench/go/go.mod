@@ -1,0 +1,3 @@
+module lugo/bench
+
+go 1.19

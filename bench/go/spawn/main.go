@@ -1,0 +1,49 @@
+// spawn: N goroutines that each call wg.Done(), then wait for all of them.
+// The spawning loop runs in a goroutine, as lugo's does.
+// Usage: spawn [goroutines]   (default 250,000; reduced from 1,000,000 as lugo's is)
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+)
+
+func main() {
+	n := arg(1, 250000)
+	done := make(chan int, 1)
+
+	t0 := time.Now()
+	go func() {
+		var wg sync.WaitGroup
+		wg.Add(n)
+		started := 0
+		for i := 0; i < n; i++ {
+			go func() { wg.Done() }()
+			started++
+		}
+		wg.Wait()
+		done <- started
+	}()
+	started := <-done
+	elapsed := time.Since(t0)
+
+	if started != n {
+		fmt.Fprintf(os.Stderr, "spawn: FAIL: started %d, want %d\n", started, n)
+		os.Exit(1)
+	}
+	fmt.Printf("spawn ok: %d goroutines, GOMAXPROCS %d\n", n, runtime.GOMAXPROCS(0))
+	fmt.Printf("time %.6f\n", elapsed.Seconds())
+}
+
+func arg(i, def int) int {
+	if len(os.Args) > i {
+		if v, err := strconv.Atoi(os.Args[i]); err == nil {
+			return v
+		}
+	}
+	return def
+}
