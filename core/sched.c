@@ -19,12 +19,11 @@
 /* Check the shared queues before local work every this many tasks, so that
 ** neither a ping-pong pair in runnext nor a busy FIFO starves them (Go: 61). */
 #define FAIRNESS_TICKS 61
-/* An idle worker looks for work this many times, pausing SPIN_PAUSES CPU
-** pauses in between (tens of microseconds in all, no system call: a
-** sched_yield or a park and wake-up costs far more on virtual machines),
-** before it parks. */
-#define SPIN_ROUNDS 100
-#define SPIN_PAUSES 50
+/* An idle worker watches for work SPIN_CHECKS times, one CPU pause apart
+** (tens of microseconds in all, no system call: a sched_yield or a park and
+** wake-up costs far more on virtual machines), before it parks. The check
+** reads a few shared words only; a full search runs when it sees work. */
+#define SPIN_CHECKS 2000
 /* A task running longer than this while others wait is preempted. */
 #define TIME_SLICE_NS 10000000
 /* The signal that asks a worker to preempt its task (as Go's SIGURG). */
@@ -461,9 +460,10 @@ static void *worker_main(void *arg) {
   for (;;) {
     serve_request(w);
     sched_task *t = find_work(w);
-    for (int spin = 0; !t && spin < SPIN_ROUNDS; spin++) {
-      cpu_pause(SPIN_PAUSES);
-      t = find_work(w);
+    for (int spin = 0; !t && spin < SPIN_CHECKS; spin++) {
+      cpu_pause(1);
+      if (work_visible(w) || atomic_load_explicit(&w->request, memory_order_relaxed))
+        t = find_work(w);
     }
     if (t) run_task(w, t);
     else park(w);
