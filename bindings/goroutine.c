@@ -125,7 +125,7 @@ int op_park(lua_State *L, lugo_op *op, const park_ops *ops, void *obj,
 
 /* ---- module functions ---- */
 
-static int yield_done(lua_State *L, int status, lua_KContext ctx) {
+int op_done_nothing(lua_State *L, int status, lua_KContext ctx) {
   (void)L; (void)status; (void)ctx;
   return 0;
 }
@@ -139,7 +139,7 @@ int gor_l_yield(lua_State *L) {
   if (!lua_isyieldable(L)) return 0;   /* nothing else can run here anyway */
   g->reason = YIELD_GOSCHED;
   lua_pushlightuserdata(L, &park_sentinel);
-  return lua_yieldk(L, 1, 0, yield_done);
+  return lua_yieldk(L, 1, 0, op_done_nothing);
 }
 
 int gor_l_id(lua_State *L) {
@@ -273,11 +273,6 @@ int gor_l_go(lua_State *L) {
 
 /* ---- worker VMs ---- */
 
-static int entry_done(lua_State *L, int status, lua_KContext ctx) {
-  (void)L; (void)status; (void)ctx;
-  return 0;
-}
-
 /* Body of every goroutine's coroutine: decode fn and args, call fn. */
 static int gor_entry(lua_State *L) {
   goroutine *g = lua_touserdata(L, 1);
@@ -285,7 +280,7 @@ static int gor_entry(lua_State *L) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, g->env_ref);
   int n = codec_decode_owned(L, &g->start, 1);
   lua_remove(L, 1);
-  lua_callk(L, n - 1, 0, 0, entry_done);
+  lua_callk(L, n - 1, 0, 0, op_done_nothing);
   return 0;
 }
 

@@ -63,6 +63,9 @@ void gor_exit_on_deadlock(void);
 ** memory). */
 void *gor_scratch(size_t size);
 
+/* A continuation for blocking calls that return nothing once woken. */
+int op_done_nothing(lua_State *L, int status, lua_KContext ctx);
+
 /* Pushes the caller's global table (its goroutine's, or the state's). */
 void gor_push_env(lua_State *L);
 

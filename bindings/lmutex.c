@@ -23,17 +23,13 @@ static bool cancel(void *m, waiter *w) {
 
 static const park_ops lock_ops = {"mutex lock", mutex_unlock_internal, cancel};
 
-static int lock_done(lua_State *L, int status, lua_KContext ctx) {
-  (void)L; (void)status; (void)ctx;
-  return 0;   /* woken by unlock: the lock was handed to us */
-}
-
 static int l_lock(lua_State *L) {
   mutex *m = check_mutex(L);
   outside_op storage;
   lugo_op *op = op_begin(L, &storage);
   if (mutex_lock(m, op->task, &op->w)) return 0;
-  return op_park(L, op, &lock_ops, m, lock_done);
+  /* Woken by unlock means the lock was handed to us: nothing left to do. */
+  return op_park(L, op, &lock_ops, m, op_done_nothing);
 }
 
 static int l_unlock(lua_State *L) {

@@ -52,11 +52,6 @@ static bool sleep_cancel(void *arg, waiter *w) {
 
 static const park_ops sleep_ops = {"sleep", sleep_arm, sleep_cancel};
 
-static int sleep_done(lua_State *L, int status, lua_KContext ctx) {
-  (void)L; (void)status; (void)ctx;
-  return 0;
-}
-
 static int l_sleep(lua_State *L) {
   uint64_t when = deadline(L, 1, "sleep");
   if (when <= timer_now()) return gor_l_yield(L);
@@ -64,7 +59,7 @@ static int l_sleep(lua_State *L) {
   lugo_op *op = op_begin(L, &storage);
   timer_entry_init(&op->timer, sleep_fire, op->task);
   op->timer.when = when;
-  return op_park(L, op, &sleep_ops, op, sleep_done);
+  return op_park(L, op, &sleep_ops, op, op_done_nothing);
 }
 
 /* ---- timers and tickers ---- */

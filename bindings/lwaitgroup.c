@@ -39,17 +39,12 @@ static bool cancel(void *wg, waiter *w) {
 
 static const park_ops wait_ops = {"waitgroup wait", wg_unlock, cancel};
 
-static int wait_done(lua_State *L, int status, lua_KContext ctx) {
-  (void)L; (void)status; (void)ctx;
-  return 0;
-}
-
 static int l_wait(lua_State *L) {
   waitgroup *wg = check_wg(L);
   outside_op storage;
   lugo_op *op = op_begin(L, &storage);
   if (wg_wait(wg, op->task, &op->w)) return 0;
-  return op_park(L, op, &wait_ops, wg, wait_done);
+  return op_park(L, op, &wait_ops, wg, op_done_nothing);
 }
 
 static const luaL_Reg wg_methods[] = {
