@@ -170,10 +170,3 @@ bool timer_disarm(timer_entry *e) {
   if (pending) sched_awake_add(-1);
   return pending;
 }
-
-long timer_pending(void) {
-  pthread_mutex_lock(&T.mu);
-  long n = T.count;
-  pthread_mutex_unlock(&T.mu);
-  return n;
-}

@@ -33,7 +33,4 @@ bool timer_arm(timer_entry *e, uint64_t when);
 ** A callback already running may still be finishing. */
 bool timer_disarm(timer_entry *e);
 
-/* Pending entries (for deadlock accounting and tests). */
-long timer_pending(void);
-
 #endif
