@@ -55,8 +55,9 @@ static void fire(timer_entry *e) {
     if (t->period) {
       t->when += t->period;
       if (t->when <= now) t->when = now + t->period;
-      timer_arm(&t->entry, t->when);   /* keeps this firing's reference */
-      rearmed = true;
+      /* Keeps this firing's reference, unless a reset to the deadline just
+      ** fired had already re-armed the entry (with a reference of its own). */
+      rearmed = !timer_arm(&t->entry, t->when);
     } else {
       t->active = false;
     }
