@@ -8,14 +8,14 @@
 
 struct chan {
   lugo_obj obj;
-  pthread_mutex_t mu;
-  size_t cap, elemsize;
+  pthread_mutex_t mu;       /* guards count, recvx, buf, closed and the queues */
+  size_t cap, elemsize;     /* fixed at creation */
   size_t count;             /* values in buf */
   size_t recvx;             /* next slot to receive from */
   unsigned char *buf;       /* cap * elemsize bytes, ring */
   bool closed;
   waitq recvq, sendq;
-  void (*drop)(void *elem);
+  void (*drop)(void *elem);   /* fixed at creation */
 };
 
 /* Address of the i-th buffered value (0: the next to receive). */

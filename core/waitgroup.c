@@ -7,7 +7,7 @@
 
 struct waitgroup {
   lugo_obj obj;
-  pthread_mutex_t mu;
+  pthread_mutex_t mu;       /* guards count and waiters */
   long count;
   waitq waiters;
 };
