@@ -11,31 +11,10 @@ local lugo = require "lugo"
 local describe, it, assert = describe, it, assert
 local _ENV = _G
 
--- True when the error message err contains expected (a position prefix
--- such as "file:12: " may come first).
-local function has(err, expected)
-  return type(err) == "string" and string.find(err, expected, 1, true) ~= nil
-end
-
+local support = require "support"
+local has, in_goroutine, settle = support.has, support.in_goroutine, support.settle
 -- Calls fn(...) and checks that it raises an error containing expected.
-local function raises(expected, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected the error '" .. expected .. "', got none")
-  assert.is_true(has(err, expected),
-    "expected the error '" .. expected .. "', got: " .. tostring(err))
-end
-
--- Runs fn() in a goroutine and returns everything it returns (packed, with
--- n), after a trip back over a channel.
-local function in_goroutine(fn, ...)
-  local res = lugo.chan()
-  lugo.go(function(...)
-    res:send(table.pack(pcall(fn, ...)))
-  end, ...)
-  local r = res:recv()
-  assert.is_true(r[1], "goroutine failed: " .. tostring(r[2]))
-  return table.unpack(r, 2, r.n)
-end
+local raises = support.raises_with
 
 -- Sends v to a goroutine that sends it straight back: two crossings.
 local function roundtrip(v)
@@ -48,12 +27,6 @@ local function roundtrip(v)
   local r, ok = back:recv()
   assert.is_true(ok)
   return r
-end
-
--- Lets goroutines run for a while (no timing is relied on: tests that call
--- it pass whether or not the other side got this far).
-local function settle()
-  for _ = 1, 200 do lugo.yield() end
 end
 
 describe("lugo.chan", function()

@@ -6,8 +6,8 @@ local _ENV = _G
 
 local support = require "support"
 
--- Guards children that a bug could hang: the status is then 124.
-local GUARD = "timeout -k 5 120"
+local GUARD = support.GUARD
+local find = support.find
 
 local function run(args, opts)
   opts = opts or {}
@@ -26,15 +26,6 @@ local function lines_of(s)
   for l in (s .. "\n"):gmatch("([^\n]*)\n") do t[#t + 1] = l end
   if t[#t] == "" then t[#t] = nil end
   return t
-end
-
--- Finds plain text in s from position init; returns start and end, or
--- fails the test with s shown.
-local function find(s, text, init)
-  local a, b = s:find(text, init or 1, true)
-  assert.is_truthy(a, "expected to find " .. string.format("%q", text) ..
-    " in:\n" .. s)
-  return a, b
 end
 
 describe("lugo script.lua", function()

@@ -9,31 +9,14 @@ local describe, it, assert = describe, it, assert
 local _ENV = _G
 
 local lugo = require "lugo"
+local support = require "support"
+
+local assert_message = support.assert_message
+-- Runs fn(...) in a goroutine; returns a table of its results (with n), or
+-- raises its error.
+local in_goroutine = support.packed_in_goroutine
 
 local CANNOT_BLOCK = "lugo: cannot block here (attempt to yield across a C-call boundary)"
-
--- Checks err is the message msg, allowing only the "<source>:<line>: "
--- position prefix that Lua's error convention adds.
-local function assert_message(msg, err)
-  assert.are.equal("string", type(err))
-  if err ~= msg then
-    local prefix = err:sub(1, #err - #msg)
-    assert.are.equal(msg, err:sub(-#msg), err)
-    assert.is_truthy(prefix:match("^[^\n]*:%d+: $"), err)
-  end
-end
-
--- Runs fn(...) in a goroutine; returns a table of its results (with n), or
--- raises its error (caught in the goroutine, so a failure is no panic).
-local function in_goroutine(fn, ...)
-  local out = lugo.chan()
-  lugo.go(function(o, f, ...)
-    o:send(table.pack(pcall(f, ...)))
-  end, out, fn, ...)
-  local r = out:recv()
-  if not r[1] then error(r[2], 0) end
-  return table.pack(table.unpack(r, 2, r.n))
-end
 
 -- A goroutine sending 1..n on an unbuffered channel, then closing it: each
 -- receive on the other side really waits for it.

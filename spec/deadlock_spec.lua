@@ -15,48 +15,15 @@ local _ENV = _G
 local lugo = require "lugo"
 local support = require "support"
 
--- Guards child processes that a bug could hang: exit status 124 then.
-local GUARD = "timeout -k 5 120"
-
-local DEADLOCK = "fatal error: all goroutines are asleep - deadlock!"
-
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
+local GUARD = support.GUARD
+local DEADLOCK = support.DEADLOCK
+local quote, find, block_of = support.quote, support.find, support.block_of
 -- Runs a script under a child lugo; returns stdout, stderr, code, path.
-local function child(source, env)
-  return support.run_script(source, nil, { env = (env or "") .. " " .. GUARD })
-end
+local child = support.child
+-- assert_deadlock(out, err, code, blocks): status 2, DEADLOCK first, and a
+-- block `goroutine <id> [<reason>]:` for every {id, reason}; returns stderr.
+local assert_deadlock = support.assert_deadlock
 
--- Finds plain text in s from init; fails the test with s shown otherwise.
-local function find(s, text, init)
-  local a, b = s:find(text, init or 1, true)
-  assert.is_truthy(a, "expected to find " .. string.format("%q", text) ..
-    " in:\n" .. s)
-  return a, b
-end
-
--- The block of goroutine id in a dump: from its header to the next header
--- (or the end). Fails the test when there is none.
-local function block_of(dump, id)
-  local a = find(dump, "goroutine " .. id .. " [")
-  local b = dump:find("\ngoroutine %d+ %[", a + 1)
-  return dump:sub(a, b and b - 1 or #dump)
-end
-
--- Checks a child ended as a deadlock: status 2, stderr starting with the
--- message, and a block `goroutine <id> [<reason>]:` for every
--- {id, reason} in blocks. Returns stderr.
-local function assert_deadlock(out, err, code, blocks)
-  assert.are.equal(2, code, "stdout:\n" .. out .. "\nstderr:\n" .. err)
-  assert.are.equal(1, (err:find(DEADLOCK, 1, true)), "stderr:\n" .. err)
-  for _, b in ipairs(blocks) do
-    local at = find(err, "goroutine " .. b[1] .. " [" .. b[2] .. "]:\n")
-    assert.is_true(at > #DEADLOCK, err)
-  end
-  return err
-end
 
 -- The script line where `marker` appears (a comment at the end of the line
 -- that blocks), for checking tracebacks.
@@ -477,14 +444,7 @@ describe("in a library host (stock lua5.4)", function()
     local _, _, code = os.execute(env .. " " .. GUARD .. " lua5.4 " .. quote(path) ..
       " </dev/null >" .. quote(outf) .. " 2>" .. quote(errf))
     os.remove(path)
-    local function slurp(p)
-      local h = io.open(p, "rb")
-      local s = h and h:read("a") or ""
-      if h then h:close() end
-      os.remove(p)
-      return s
-    end
-    local out, err = slurp(outf), slurp(errf)
+    local out, err = support.slurp(outf), support.slurp(errf)
     assert.are.equal(table.concat({
       "false\ttrue", "42",
       "false\ttrue", "false\ttrue", "false\ttrue", "false\ttrue", "false\ttrue", "false\ttrue",

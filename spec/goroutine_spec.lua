@@ -11,29 +11,9 @@ local _ENV = _G
 local lugo = require "lugo"
 local support = require "support"
 
--- Guards child processes that a bug could hang: exit status 124 then.
-local GUARD = "timeout -k 5 120"
-
--- Runs a script in a child lugo (with an optional environment prefix) and
--- checks it exits 0 with empty stderr; returns its stdout.
-local function child_ok(source, env)
-  local out, err, code = support.run_script(source, nil,
-    { env = (env or "") .. " " .. GUARD })
-  assert.are.equal("", err)
-  assert.are.equal(0, code)
-  return out
-end
-
--- Checks err is the message msg, allowing only the "<source>:<line>: "
--- position prefix that Lua's error convention adds.
-local function assert_message(msg, err)
-  assert.are.equal("string", type(err))
-  if err ~= msg then
-    local prefix = err:sub(1, #err - #msg)
-    assert.are.equal(msg, err:sub(-#msg), err)
-    assert.is_truthy(prefix:match("^[^\n]*:%d+: $"), err)
-  end
-end
+-- child_ok(source, env): runs a script in a child lugo, checks it exits 0
+-- with empty stderr and returns its stdout.
+local child_ok, assert_message = support.child_ok, support.assert_message
 
 -- Waits until only the main goroutine is left: goroutines that have just
 -- sent their last value may still be finishing. Bounded (generously) so a

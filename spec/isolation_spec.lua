@@ -11,17 +11,13 @@ local _ENV = _G
 local lugo = require "lugo"
 local support = require "support"
 
-local GUARD = "timeout -k 5 120"
-
--- Runs a script in a child lugo and checks it exits 0 with empty stderr;
--- returns its stdout.
-local function child_ok(source, env)
-  local out, err, code = support.run_script(source, nil,
-    { env = (env or "") .. " " .. GUARD })
-  assert.are.equal("", err)
-  assert.are.equal(0, code)
-  return out
-end
+local GUARD = support.GUARD
+-- child_ok(source, env): runs a script in a child lugo, checks it exits 0
+-- with empty stderr and returns its stdout.
+local child_ok = support.child_ok
+-- Runs fn(...) in a goroutine; returns a table of its results (with n), or
+-- raises its error.
+local in_goroutine = support.packed_in_goroutine
 
 -- A canonical text for a value graph: number subtypes and bits, string
 -- bytes, table shapes with sharing and cycles, metatables. Table keys must
@@ -98,18 +94,6 @@ local function echo(v)
   local out = lugo.chan()
   lugo.go(function(o, x) o:send(x) end, out, v)
   return (out:recv())
-end
-
--- Runs fn(...) in a goroutine; returns a table of its results (with n), or
--- raises its error.
-local function in_goroutine(fn, ...)
-  local out = lugo.chan()
-  lugo.go(function(o, f, ...)
-    o:send(table.pack(pcall(f, ...)))
-  end, out, fn, ...)
-  local r = out:recv()
-  if not r[1] then error(r[2], 0) end
-  return table.pack(table.unpack(r, 2, r.n))
 end
 
 local function temp_dir()

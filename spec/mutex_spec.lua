@@ -13,58 +13,10 @@ local _ENV = _G
 local lugo = require "lugo"
 local support = require "support"
 
--- Guards child processes that a bug could hang: exit status 124 then.
-local GUARD = "timeout -k 5 120"
-
-local function has(err, expected)
-  return type(err) == "string" and string.find(err, expected, 1, true) ~= nil
-end
-
--- Checks err is the message msg, allowing only the "<source>:<line>: "
--- position prefix that Lua's error convention adds.
-local function assert_message(msg, err)
-  assert.are.equal("string", type(err), tostring(err))
-  if err ~= msg then
-    local prefix = err:sub(1, #err - #msg)
-    assert.are.equal(msg, err:sub(-#msg), err)
-    assert.is_truthy(prefix:match("^[^\n]*:%d+: $"), err)
-  end
-end
-
--- Runs fn(...) in a goroutine and returns everything it returns, after a
--- trip back over a channel; an error fails the test.
-local function in_goroutine(fn, ...)
-  local res = lugo.chan()
-  lugo.go(function(...)
-    res:send(table.pack(pcall(fn, ...)))
-  end, ...)
-  local r = res:recv()
-  assert.is_true(r[1], "goroutine failed: " .. tostring(r[2]))
-  return table.unpack(r, 2, r.n)
-end
-
--- Waits (bounded) until lugo.stack() shows goroutine id waiting with the
--- given reason: then it is surely parked.
-local function wait_parked(id, reason)
-  local want = "goroutine " .. id .. " [" .. reason .. "]:"
-  local deadline = os.time() + 30
-  while os.time() < deadline do
-    if has(lugo.stack(), want) then return end
-    lugo.yield()
-  end
-  assert.is_true(false, "goroutine " .. id .. " never showed [" .. reason .. "]:\n"
-    .. lugo.stack())
-end
-
--- Runs a script in a child lugo; checks it exits 0 with empty stderr and
--- returns its stdout.
-local function child_ok(source, env)
-  local out, err, code = support.run_script(source, nil,
-    { env = (env or "") .. " " .. GUARD })
-  assert.are.equal("", err)
-  assert.are.equal(0, code)
-  return out
-end
+local GUARD = support.GUARD
+local has, assert_message = support.has, support.assert_message
+local in_goroutine, wait_parked = support.in_goroutine, support.wait_parked
+local child_ok = support.child_ok
 
 describe("lugo.mutex", function()
   it("returns a new mutex with lock, unlock and trylock", function()

@@ -21,19 +21,13 @@ local _ENV = _G
 local lugo = require "lugo"
 local support = require "support"
 
--- Guards child processes that a bug could hang: exit status 124 then.
-local GUARD = "timeout -k 5 120"
-
 -- Runs a script in a child lugo with one worker; checks it exits 0 with
 -- empty stderr and returns its "key value" lines as a table (and stdout).
 local function child1(source)
-  local out, err, code = support.run_script(source, nil,
-    { env = "LUGO_WORKERS=1 " .. GUARD })
+  local out, err, code = support.child(source, "LUGO_WORKERS=1")
   assert.are.equal("", err, "stdout:\n" .. out)
   assert.are.equal(0, code, "stdout:\n" .. out .. "\nstderr:\n" .. err)
-  local t = {}
-  for k, v in out:gmatch("(%S+) ([^\n]*)\n") do t[k] = v end
-  return t, out
+  return support.fields(out), out
 end
 
 local function num(f, key, out)

@@ -14,41 +14,13 @@ local _ENV = _G
 local lugo = require "lugo"
 local support = require "support"
 
--- Guards child processes that a bug could hang: exit status 124 then.
-local GUARD = "timeout -k 5 120"
+local has, assert_message, raises = support.has, support.assert_message, support.raises
+local in_goroutine, settle = support.in_goroutine, support.settle
+local wait_parked = support.wait_parked
 
-local function has(err, expected)
-  return type(err) == "string" and string.find(err, expected, 1, true) ~= nil
-end
-
--- Checks err is the message msg, allowing only the "<source>:<line>: "
--- position prefix that Lua's error convention adds.
-local function assert_message(msg, err)
-  assert.are.equal("string", type(err), tostring(err))
-  if err ~= msg then
-    local prefix = err:sub(1, #err - #msg)
-    assert.are.equal(msg, err:sub(-#msg), err)
-    assert.is_truthy(prefix:match("^[^\n]*:%d+: $"), err)
-  end
-end
-
--- Calls fn(...) and checks that it raises exactly the message msg.
-local function raises(msg, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected the error '" .. msg .. "', got none")
-  assert_message(msg, err)
-end
-
--- Runs fn(...) in a goroutine and returns everything it returns (packed,
--- with n), after a trip back over a channel; an error fails the test.
-local function in_goroutine(fn, ...)
-  local res = lugo.chan()
-  lugo.go(function(...)
-    res:send(table.pack(pcall(fn, ...)))
-  end, ...)
-  local r = res:recv()
-  assert.is_true(r[1], "goroutine failed: " .. tostring(r[2]))
-  return table.unpack(r, 2, r.n)
+-- Runs a Lua source text under a child `lugo`; returns stdout, stderr, code.
+local function child(source, args, env)
+  return support.child(source, env, args)
 end
 
 -- Runs fn(...) in a goroutine and returns pcall's results: false and the
@@ -60,30 +32,6 @@ local function pcall_in_goroutine(fn, ...)
   end, ...)
   local r = res:recv()
   return table.unpack(r, 1, r.n)
-end
-
--- Lets goroutines run for a while (tests that call it pass whether or not
--- the other side got this far).
-local function settle()
-  for _ = 1, 200 do lugo.yield() end
-end
-
--- Waits (bounded) until lugo.stack() shows goroutine id waiting with the
--- given reason: then it is surely parked.
-local function wait_parked(id, reason)
-  local want = "goroutine " .. id .. " [" .. reason .. "]:"
-  local deadline = os.time() + 30
-  while os.time() < deadline do
-    if has(lugo.stack(), want) then return true end
-    lugo.yield()
-  end
-  assert.is_true(false, "goroutine " .. id .. " never showed [" .. reason .. "]:\n"
-    .. lugo.stack())
-end
-
--- Runs a Lua source text under a child `lugo`; returns stdout, stderr, code.
-local function child(source, args, env)
-  return support.run_script(source, args, { env = (env or "") .. " " .. GUARD })
 end
 
 describe("case_recv and case_send", function()

@@ -12,32 +12,8 @@ local _ENV = _G
 local lugo = require "lugo"
 local support = require "support"
 
--- Guards child processes that a bug could hang: exit status 124 then.
-local GUARD = "timeout -k 5 120"
-
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
-local function has(s, text)
-  return type(s) == "string" and s:find(text, 1, true) ~= nil
-end
-
--- Finds plain text in s from init; fails the test with s shown otherwise.
-local function find(s, text, init)
-  local a, b = s:find(text, init or 1, true)
-  assert.is_truthy(a, "expected to find " .. string.format("%q", text) ..
-    " in:\n" .. s)
-  return a, b
-end
-
--- The block of goroutine id in a dump: from its header to the next header
--- (or the end). Fails the test when there is none.
-local function block_of(dump, id)
-  local a = find(dump, "goroutine " .. id .. " [")
-  local b = dump:find("\ngoroutine %d+ %[", a + 1)
-  return dump:sub(a, b and b - 1 or #dump)
-end
+local GUARD = support.GUARD
+local quote, has, find, block_of = support.quote, support.has, support.find, support.block_of
 
 -- Waits (bounded) until lugo.stack() shows goroutine id with the given
 -- state; returns that dump.
@@ -258,23 +234,9 @@ local function sigquit_run(source, times)
     " & echo $!; wait $!; echo rc=$?"
   local p = assert(io.popen(GUARD .. " sh -c " .. quote(sh), "r"))
   local pid = assert(tonumber(p:read("l")), "no pid")
-  local function slurp(path)
-    local h = io.open(path, "rb")
-    local s = h and h:read("a") or ""
-    if h then h:close() end
-    return s
-  end
-  local function count(s, text)
-    local n, at = 0, 1
-    while true do
-      local a, b = s:find(text, at, true)
-      if not a then return n end
-      n, at = n + 1, b + 1
-    end
-  end
   local function wait_for(path, text, n)
     for _ = 1, 600 do
-      if count(slurp(path), text) >= (n or 1) then return true end
+      if support.count(support.read(path), text) >= (n or 1) then return true end
       os.execute("sleep 0.05")
     end
     return false
@@ -293,7 +255,7 @@ local function sigquit_run(source, times)
   g:close()
   local rest = p:read("a")
   p:close()
-  local o, e = slurp(out), slurp(err)
+  local o, e = support.read(out), support.read(err)
   os.execute("rm -rf " .. quote(dir))
   assert.is_true(ready, "script never got ready; stderr:\n" .. e)
   assert.is_true(dumped, "no dump on stderr after SIGQUIT; stderr:\n" .. e)

@@ -10,23 +10,13 @@ local lugo = require "lugo"
 local describe, it, assert = describe, it, assert
 local _ENV = _G
 
-local function has(err, expected)
-  return type(err) == "string" and string.find(err, expected, 1, true) ~= nil
-end
-
--- Lets goroutines run for a while; no test relies on how far they get.
-local function settle()
-  for _ = 1, 200 do lugo.yield() end
-end
+local support = require "support"
+local has, settle, quote = support.has, support.settle, support.quote
 
 -- The interpreter running this file, for child processes.
 local LUA = "lua5.4"
 if arg and type(arg[-1]) == "string" and arg[-1]:find("lua", 1, true) then
   LUA = arg[-1]
-end
-
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
 -- Runs `LUA -e code` in a child (environment prefix env, at most 60 s);

@@ -1,17 +1,35 @@
 -- support.lua: shared helpers for the specs: running the `lugo` command in
--- a child process and capturing its output and exit status.
+-- a child process and capturing its output and exit status, and the
+-- assertions and small helpers that several spec files use.
+--
+-- Spec files take busted's names as locals and then set `local _ENV = _G`
+-- (busted's proxy _ENV cannot cross into a goroutine). The helpers here
+-- use the real globals too, and luassert (the very table busted exports as
+-- assert), loaded on first use.
 local M = {}
+
+-- luassert, as busted's `assert`; required lazily.
+local function luassert() return require "luassert" end
 
 M.lugo = os.getenv("LUGO") or "build/lugo"
 
-local function slurp(path)
+-- Reads the whole file at path ("" when it cannot be opened).
+local function read(path)
   local f = io.open(path, "rb")
   if not f then return "" end
   local s = f:read("a")
   f:close()
+  return s
+end
+M.read = read
+
+-- Reads the whole file at path ("" when it cannot be opened), then removes it.
+local function slurp(path)
+  local s = read(path)
   os.remove(path)
   return s
 end
+M.slurp = slurp
 
 local function quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
@@ -54,6 +72,157 @@ function M.run_script(source, args, opts)
   local o, e, c = M.run(argv, opts)
   os.remove(path)
   return o, e, c, path
+end
+
+-- Guards children that a bug could hang: the exit status is then 124.
+M.GUARD = "timeout -k 5 120"
+
+-- The message that starts stderr when the `lugo` command finds a deadlock.
+M.DEADLOCK = "fatal error: all goroutines are asleep - deadlock!"
+
+-- Runs a script under a child lugo guarded by GUARD (after the optional
+-- environment prefix env); returns stdout, stderr, status and path.
+function M.child(source, env, args)
+  return M.run_script(source, args, { env = (env or "") .. " " .. M.GUARD })
+end
+
+-- Runs a script like child and checks it exits 0 with empty stderr;
+-- returns its stdout.
+function M.child_ok(source, env)
+  local assert = luassert()
+  local out, err, code = M.child(source, env)
+  assert.are.equal("", err, "stdout:\n" .. out)
+  assert.are.equal(0, code, "stdout:\n" .. out .. "\nstderr:\n" .. err)
+  return out
+end
+
+-- The lines of a child's output that look like "key value", as a table.
+function M.fields(out)
+  local t = {}
+  for k, v in out:gmatch("(%S+) ([^\n]*)\n") do t[k] = v end
+  return t
+end
+
+-- True when s is a string containing the plain text (e.g. an error message
+-- that may start with a "file:12: " position).
+function M.has(s, text)
+  return type(s) == "string" and string.find(s, text, 1, true) ~= nil
+end
+
+-- Number of non-overlapping occurrences of the plain text in s.
+function M.count(s, text)
+  local n, at = 0, 1
+  while true do
+    local a, b = s:find(text, at, true)
+    if not a then return n end
+    n, at = n + 1, b + 1
+  end
+end
+
+-- Finds plain text in s from init; returns start and end, or fails the
+-- test with s shown.
+function M.find(s, text, init)
+  local a, b = s:find(text, init or 1, true)
+  luassert().is_truthy(a, "expected to find " .. string.format("%q", text) ..
+    " in:\n" .. s)
+  return a, b
+end
+
+-- The block of goroutine id in a stack dump: from its header to the next
+-- header (or the end). Fails the test when there is none.
+function M.block_of(dump, id)
+  local a = M.find(dump, "goroutine " .. id .. " [")
+  local b = dump:find("\ngoroutine %d+ %[", a + 1)
+  return dump:sub(a, b and b - 1 or #dump)
+end
+
+-- Checks err is the message msg, allowing only the "<source>:<line>: "
+-- position prefix that Lua's error convention adds.
+function M.assert_message(msg, err)
+  local assert = luassert()
+  assert.are.equal("string", type(err), tostring(err))
+  if err ~= msg then
+    local prefix = err:sub(1, #err - #msg)
+    assert.are.equal(msg, err:sub(-#msg), err)
+    assert.is_truthy(prefix:match("^[^\n]*:%d+: $"), err)
+  end
+end
+
+-- Calls fn(...) and checks that it raises exactly the message msg.
+function M.raises(msg, fn, ...)
+  local ok, err = pcall(fn, ...)
+  luassert().is_false(ok, "expected the error '" .. msg .. "', got none")
+  M.assert_message(msg, err)
+end
+
+-- Calls fn(...) and checks that it raises an error containing text.
+function M.raises_with(text, fn, ...)
+  local assert = luassert()
+  local ok, err = pcall(fn, ...)
+  assert.is_false(ok, "expected the error '" .. text .. "', got none")
+  assert.is_true(M.has(err, text),
+    "expected the error '" .. text .. "', got: " .. tostring(err))
+end
+
+-- Checks a child ended as a deadlock: status 2, stderr starting with
+-- DEADLOCK, and a block `goroutine <id> [<reason>]:` for every {id, reason}
+-- in the optional list blocks. Returns stderr.
+function M.assert_deadlock(out, err, code, blocks)
+  local assert = luassert()
+  assert.are.equal(2, code, "stdout:\n" .. out .. "\nstderr:\n" .. err)
+  assert.are.equal(1, (err:find(M.DEADLOCK, 1, true)), "stderr:\n" .. err)
+  for _, b in ipairs(blocks or {}) do
+    local at = M.find(err, "goroutine " .. b[1] .. " [" .. b[2] .. "]:\n")
+    assert.is_true(at > #M.DEADLOCK, err)
+  end
+  return err
+end
+
+-- Runs fn(...) in a goroutine and returns everything it returns, after a
+-- trip back over a channel; an error in fn fails the test.
+function M.in_goroutine(fn, ...)
+  local lugo = require "lugo"
+  local res = lugo.chan()
+  lugo.go(function(...)
+    res:send(table.pack(pcall(fn, ...)))
+  end, ...)
+  local r = res:recv()
+  luassert().is_true(r[1], "goroutine failed: " .. tostring(r[2]))
+  return table.unpack(r, 2, r.n)
+end
+
+-- Runs fn(...) in a goroutine; returns a table of its results (with n), or
+-- raises its error (caught in the goroutine, so a failure is no panic).
+function M.packed_in_goroutine(fn, ...)
+  local lugo = require "lugo"
+  local out = lugo.chan()
+  lugo.go(function(o, f, ...)
+    o:send(table.pack(pcall(f, ...)))
+  end, out, fn, ...)
+  local r = out:recv()
+  if not r[1] then error(r[2], 0) end
+  return table.pack(table.unpack(r, 2, r.n))
+end
+
+-- Lets goroutines run for a while (200 yields); no test may rely on how
+-- far they get.
+function M.settle()
+  local lugo = require "lugo"
+  for _ = 1, 200 do lugo.yield() end
+end
+
+-- Waits (bounded, 30 s) until lugo.stack() shows goroutine id waiting with
+-- the given reason, then returns true; fails the test otherwise.
+function M.wait_parked(id, reason)
+  local lugo = require "lugo"
+  local want = "goroutine " .. id .. " [" .. reason .. "]:"
+  local deadline = os.time() + 30
+  while os.time() < deadline do
+    if M.has(lugo.stack(), want) then return true end
+    lugo.yield()
+  end
+  luassert().is_true(false, "goroutine " .. id .. " never showed [" .. reason .. "]:\n"
+    .. lugo.stack())
 end
 
 return M

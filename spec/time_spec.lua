@@ -23,8 +23,10 @@ local _ENV = _G
 local lugo = require "lugo"
 local support = require "support"
 
--- Guards child processes that a bug could hang: exit status 124 then.
-local GUARD = "timeout -k 5 120"
+local assert_message, raises, raises_with =
+  support.assert_message, support.raises, support.raises_with
+local in_goroutine, child, child_ok = support.in_goroutine, support.child, support.child_ok
+local assert_deadlock, fields = support.assert_deadlock, support.fields
 
 -- Upper bounds are this loose: they only catch "never" or "way too late".
 local SLACK = 2.0
@@ -34,74 +36,6 @@ local EPS = 0.001
 
 local SCALE = tonumber(os.getenv("LUGO_SPEC_SCALE") or "") or 1
 
-local DEADLOCK = "fatal error: all goroutines are asleep - deadlock!"
-
--- Checks err is the message msg, allowing only the "<source>:<line>: "
--- position prefix that Lua's error convention adds.
-local function assert_message(msg, err)
-  assert.are.equal("string", type(err), tostring(err))
-  if err ~= msg then
-    local prefix = err:sub(1, #err - #msg)
-    assert.are.equal(msg, err:sub(-#msg), err)
-    assert.is_truthy(prefix:match("^[^\n]*:%d+: $"), err)
-  end
-end
-
--- Calls fn(...) and checks that it raises exactly the message msg.
-local function raises(msg, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected the error '" .. msg .. "', got none")
-  assert_message(msg, err)
-end
-
--- Calls fn(...) and checks that it raises an error containing text.
-local function raises_with(text, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error with '" .. text .. "', got none")
-  assert.are.equal("string", type(err), tostring(err))
-  assert.is_truthy(err:find(text, 1, true), err)
-end
-
--- Runs fn(...) in a goroutine and returns everything it returns, after a
--- trip back over a channel; an error in fn fails the test.
-local function in_goroutine(fn, ...)
-  local res = lugo.chan()
-  lugo.go(function(...)
-    res:send(table.pack(pcall(fn, ...)))
-  end, ...)
-  local r = res:recv()
-  assert.is_true(r[1], "goroutine failed: " .. tostring(r[2]))
-  return table.unpack(r, 2, r.n)
-end
-
--- Runs a script in a child lugo (with an optional environment prefix);
--- returns stdout, stderr, status.
-local function child(source, env)
-  return support.run_script(source, nil, { env = (env or "") .. " " .. GUARD })
-end
-
--- Runs a script in a child and checks it exits 0 with empty stderr;
--- returns its stdout.
-local function child_ok(source, env)
-  local out, err, code = child(source, env)
-  assert.are.equal("", err, "stdout:\n" .. out)
-  assert.are.equal(0, code, "stdout:\n" .. out .. "\nstderr:\n" .. err)
-  return out
-end
-
--- Checks a child ended as a deadlock: status 2 and stderr starting with
--- the message.
-local function assert_deadlock(out, err, code)
-  assert.are.equal(2, code, "stdout:\n" .. out .. "\nstderr:\n" .. err)
-  assert.are.equal(1, (err:find(DEADLOCK, 1, true)), "stderr:\n" .. err)
-end
-
--- The lines of a child's output that look like "key value", as a table.
-local function fields(out)
-  local t = {}
-  for k, v in out:gmatch("(%S+) ([^\n]*)\n") do t[k] = v end
-  return t
-end
 
 -- Receives from ch with a timeout of s seconds: returns true, v if a
 -- value came, false if the timeout won. Fails on a closed channel (time

@@ -8,23 +8,12 @@ local lugo = require "lugo"
 local describe, it, assert = describe, it, assert
 local _ENV = _G
 
-local function has(err, expected)
-  return type(err) == "string" and string.find(err, expected, 1, true) ~= nil
-end
-
-local function raises(expected, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected the error '" .. expected .. "', got none")
-  assert.is_true(has(err, expected),
-    "expected the error '" .. expected .. "', got: " .. tostring(err))
-end
+local support = require "support"
+local has, settle = support.has, support.settle
+-- Calls fn(...) and checks that it raises an error containing expected.
+local raises = support.raises_with
 
 local NEG = "negative WaitGroup counter"
-
--- Lets goroutines run for a while; no test relies on how far they get.
-local function settle()
-  for _ = 1, 200 do lugo.yield() end
-end
 
 describe("lugo.waitgroup", function()
   it("returns a new waitgroup with add, done and wait", function()
