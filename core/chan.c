@@ -143,11 +143,7 @@ chan_status chan_close(chan *c) {
 }
 
 bool chan_cancel(chan *c, waiter *w) {
-  pthread_mutex_lock(&c->mu);
-  bool queued = waitq_cancel(w);
-  if (queued) sched_unblocked(w->task);
-  pthread_mutex_unlock(&c->mu);
-  return queued;
+  return waitq_give_up(&c->mu, w);
 }
 
 size_t chan_len(chan *c) {

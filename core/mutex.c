@@ -61,11 +61,7 @@ bool mutex_unlock(mutex *m) {
 }
 
 bool mutex_cancel(mutex *m, waiter *w) {
-  pthread_mutex_lock(&m->mu);
-  bool queued = waitq_cancel(w);
-  if (queued) sched_unblocked(w->task);
-  pthread_mutex_unlock(&m->mu);
-  return queued;
+  return waitq_give_up(&m->mu, w);
 }
 
 void mutex_unlock_internal(void *m) {

@@ -66,11 +66,7 @@ void wg_unlock(void *wg) {
 }
 
 bool wg_cancel(waitgroup *wg, waiter *w) {
-  pthread_mutex_lock(&wg->mu);
-  bool queued = waitq_cancel(w);
-  if (queued) sched_unblocked(w->task);
-  pthread_mutex_unlock(&wg->mu);
-  return queued;
+  return waitq_give_up(&wg->mu, w);
 }
 
 long wg_count(waitgroup *wg) {

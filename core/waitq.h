@@ -3,6 +3,7 @@
 #ifndef LUGO_WAITQ_H
 #define LUGO_WAITQ_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -58,6 +59,17 @@ static inline bool waitq_cancel(waiter *w) {
   if (!w->q) return false;
   waitq_remove(w->q, w);
   return true;
+}
+
+/* Gives up the parked wait of w on an object guarded by mu (a deadlock
+** cancels it): returns true if it was still queued, its task then counting
+** as unblocked again; false if a waker took it meanwhile. */
+static inline bool waitq_give_up(pthread_mutex_t *mu, waiter *w) {
+  pthread_mutex_lock(mu);
+  bool queued = waitq_cancel(w);
+  if (queued) sched_unblocked(w->task);
+  pthread_mutex_unlock(mu);
+  return queued;
 }
 
 /* Removes and returns the first waiter that can still be woken, counting
