@@ -24,10 +24,22 @@
 ** wake-up costs far more on virtual machines), before it parks. The check
 ** reads a few shared words only; a full search runs when it sees work. */
 #define SPIN_CHECKS 2000
+/* New work is left to the worker it was queued for while that worker keeps
+** coming back for it: another worker takes it only once the owner has not
+** polled for this long. Goroutines that talk start on the same worker (a
+** started goroutine never moves: crossing workers costs a wake-up per
+** message), yet a busy worker's queue is shared out within microseconds. */
+#define PATIENCE_NS 1000000
 /* A task running longer than this while others wait is preempted. */
 #define TIME_SLICE_NS 10000000
 /* The signal that asks a worker to preempt its task (as Go's SIGURG). */
 #define PREEMPT_SIGNAL SIGURG
+
+/* What a worker saw of another's polls of its new work (see PATIENCE_NS). */
+typedef struct poll_watch {
+  unsigned long seen;           /* the poll count last seen */
+  uint64_t since_ns;            /* when it was first seen; 0: not watching */
+} poll_watch;
 
 /* A FIFO of tasks linked through sched_task.next. */
 typedef struct task_list {
@@ -41,6 +53,9 @@ struct sched_worker {
   uv_loop_t loop;
   uv_async_t wakeup;            /* the only cross-thread call into the loop */
   runq newq;                    /* new tasks: owner puts, anyone steals */
+  atomic_ulong newq_polls;      /* bumped by the owner each time it reads newq */
+  poll_watch *watch;            /* owner only: per victim, what it saw */
+  poll_watch global_watch;      /* owner only: the global queue's home worker */
   task_list local;              /* started, runnable; owner only */
   task_list yielded;            /* gave way (lugo.yield); owner only */
   sched_task *runnext;          /* woken by the running task; owner only */
@@ -75,6 +90,8 @@ static struct {
   pthread_mutex_t global_mu;    /* guards global */
   task_list global;             /* new tasks from outside threads, overflow */
   atomic_long global_count;
+  atomic_int global_home;       /* worker that took from global last */
+  atomic_ulong global_polls;    /* bumped by the home worker at each take */
   atomic_long live;
   /* Goroutines not blocked plus registered outside threads not blocked:
   ** when it reaches zero nothing can wake anyone (deadlock). */
@@ -179,11 +196,40 @@ static void list_push_front(task_list *l, sched_task *t) {
   if (!l->tail) l->tail = t;
 }
 
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Has the owner of some new work stopped polling for it? polls is the
+** owner's poll count, seen by a worker that found that work waiting. */
+static bool owner_stalled(poll_watch *watch, unsigned long polls) {
+  uint64_t now = now_ns();
+  if (watch->since_ns == 0 || polls != watch->seen) {
+    watch->seen = polls;
+    watch->since_ns = now;
+    return false;
+  }
+  return now - watch->since_ns >= PATIENCE_NS;
+}
+
 /* Takes one task from the global queue and moves a fair share of the rest
-** into our ring, where idle workers can steal it. */
+** into our ring, where idle workers can steal it. Tasks from outside threads
+** go to the home worker first (the one that took from it last), so that the
+** goroutines a main chunk starts together start together. */
 static sched_task *global_get(sched_worker *w) {
-  if (atomic_load_explicit(&S.global_count, memory_order_relaxed) == 0)
+  if (atomic_load_explicit(&S.global_count, memory_order_relaxed) == 0) {
+    w->global_watch.since_ns = 0;
     return NULL;
+  }
+  if (atomic_load_explicit(&S.global_home, memory_order_relaxed) == w->index) {
+    unsigned long polls = atomic_load_explicit(&S.global_polls, memory_order_relaxed);
+    atomic_store_explicit(&S.global_polls, polls + 1, memory_order_relaxed);
+  } else if (!owner_stalled(&w->global_watch,
+                            atomic_load_explicit(&S.global_polls, memory_order_relaxed))) {
+    return NULL;
+  }
   pthread_mutex_lock(&S.global_mu);
   sched_task *t = list_pop(&S.global);
   long taken = 0;
@@ -202,6 +248,7 @@ static sched_task *global_get(sched_worker *w) {
   }
   atomic_fetch_sub(&S.global_count, taken);
   pthread_mutex_unlock(&S.global_mu);
+  if (t) atomic_store_explicit(&S.global_home, w->index, memory_order_relaxed);
   return t;
 }
 
@@ -218,12 +265,27 @@ static sched_task *steal(sched_worker *w) {
   w->rand = w->rand * 1103515245u + 12345u;
   int start = (int)((w->rand >> 16) % (unsigned)n);
   for (int i = 0; i < n; i++) {
-    sched_worker *victim = &S.workers[(start + i) % n];
+    int v = (start + i) % n;
+    sched_worker *victim = &S.workers[v];
     if (victim == w) continue;
+    if (runq_size(&victim->newq) == 0) {
+      w->watch[v].since_ns = 0;
+      continue;
+    }
+    if (!owner_stalled(&w->watch[v], atomic_load_explicit(&victim->newq_polls,
+                                                          memory_order_relaxed)))
+      continue;
     sched_task *t = runq_steal(&w->newq, &victim->newq);
     if (t) return t;
   }
   return NULL;
+}
+
+/* The owner reads its ring of new tasks (and says so to would-be thieves). */
+static sched_task *newq_get(sched_worker *w) {
+  unsigned long polls = atomic_load_explicit(&w->newq_polls, memory_order_relaxed);
+  atomic_store_explicit(&w->newq_polls, polls + 1, memory_order_relaxed);
+  return runq_get(&w->newq);
 }
 
 static sched_task *find_work(sched_worker *w) {
@@ -233,7 +295,7 @@ static sched_task *find_work(sched_worker *w) {
     if ((t = list_pop(&w->yielded)) != NULL) return t;
     if ((t = global_get(w)) != NULL) return t;
     if ((t = list_pop(&w->local)) != NULL) return t;
-    if ((t = runq_get(&w->newq)) != NULL) return t;
+    if ((t = newq_get(w)) != NULL) return t;
   }
   if ((t = w->runnext) != NULL) {
     w->runnext = NULL;
@@ -242,7 +304,7 @@ static sched_task *find_work(sched_worker *w) {
   if ((t = list_pop(&w->local)) != NULL) return t;
   inbox_drain(w);
   if ((t = list_pop(&w->local)) != NULL) return t;
-  if ((t = runq_get(&w->newq)) != NULL) return t;
+  if ((t = newq_get(w)) != NULL) return t;
   if ((t = global_get(w)) != NULL) return t;
   if ((t = steal(w)) != NULL) return t;
   /* Last: tasks that yielded let everything else go first, as Go's Gosched
@@ -270,8 +332,10 @@ static void worker_kick(sched_worker *w) {
 ** push happened before (seq_cst), the parker sets parked before re-checking:
 ** one of the two sees the other. */
 static void wake_one_idle(sched_worker *self) {
+  /* From outside, the home worker first: it need not wait out PATIENCE_NS. */
+  int first = self ? 0 : atomic_load_explicit(&S.global_home, memory_order_relaxed);
   for (int i = 0; i < S.nworkers; i++) {
-    sched_worker *w = &S.workers[i];
+    sched_worker *w = &S.workers[(first + i) % S.nworkers];
     if (w != self && atomic_load(&w->parked) && atomic_exchange(&w->parked, false)) {
       uv_async_send(&w->wakeup);
       return;
@@ -533,6 +597,8 @@ static void start_workers(void) {
       sched_worker *w = &S.workers[i];
       w->index = i;
       w->rand = (unsigned)i * 2654435761u + 1;
+      w->watch = calloc((size_t)S.nworkers, sizeof *w->watch);
+      if (!w->watch) abort();
       runq_init(&w->newq);
       pthread_mutex_init(&w->inbox_mu, NULL);
       if (uv_loop_init(&w->loop) != 0 ||
