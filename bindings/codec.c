@@ -35,6 +35,7 @@
 #include <lauxlib.h>
 
 #include "codec.h"
+#include "../core/pool.h"
 #include "factory.h"
 #include "object.h"
 
@@ -86,11 +87,11 @@ typedef struct CState {
 
 static void cstate_drop(CState *cs) {
   unsigned i;
-  free(cs->heap);
+  pool_free(cs->heap);
   cs->heap = NULL;
   for (i = 0; i < cs->nobjs; i++)
     obj_release(cs->objs[i]);
-  free(cs->objs);
+  pool_free(cs->objs);
   cs->objs = NULL;
   cs->nobjs = cs->objcap = 0;
 }
@@ -304,12 +305,12 @@ static void grow(Enc *e, size_t n) {
   while (cap < e->len + n)
     cap *= 2;
   if (e->buf == e->msg->inline_buf) {
-    p = (unsigned char *)malloc(cap);
+    p = (unsigned char *)pool_alloc(cap);
     if (p != NULL)
       memcpy(p, e->buf, e->len);
   }
   else
-    p = (unsigned char *)realloc(e->buf, cap);
+    p = (unsigned char *)pool_realloc(e->buf, cap);
   if (p == NULL)
     enc_nomem(e);
   e->buf = e->cs->heap = p;
@@ -879,7 +880,7 @@ static void encode_object(Enc *e, int idx, const Path *p) {
     enc_error(e, "userdata", NULL, p);
   if (cs->nobjs == cs->objcap) {
     unsigned n = cs->objcap ? cs->objcap * 2 : 4;
-    lugo_obj **a = (lugo_obj **)realloc(cs->objs, n * sizeof(lugo_obj *));
+    lugo_obj **a = (lugo_obj **)pool_realloc(cs->objs, n * sizeof(lugo_obj *));
     if (a == NULL)
       enc_nomem(e);
     cs->objs = a;
@@ -980,8 +981,8 @@ void codec_free(codec_msg *msg) {
   unsigned i;
   for (i = 0; i < msg->nobjs; i++)
     obj_release(msg->objs[i]);
-  free(msg->objs);
-  free(msg->heap);
+  pool_free(msg->objs);
+  pool_free(msg->heap);
   msg->objs = NULL;
   msg->nobjs = 0;
   msg->heap = NULL;

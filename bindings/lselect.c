@@ -6,6 +6,7 @@
 #include <lauxlib.h>
 
 #include "../core/chan.h"
+#include "../core/pool.h"
 #include "../core/select.h"
 #include "goroutine.h"
 #include "handle.h"
@@ -97,12 +98,12 @@ int lselect_case_send(lua_State *L) {
 static void clone_msg(codec_msg *dst, const codec_msg *src) {
   *dst = *src;
   if (src->len > CODEC_INLINE) {
-    dst->heap = malloc(src->len);
+    dst->heap = pool_alloc(src->len);
     if (!dst->heap) abort();
     memcpy(dst->heap, src->heap, src->len);
   }
   if (src->nobjs) {
-    dst->objs = malloc(src->nobjs * sizeof *dst->objs);
+    dst->objs = pool_alloc(src->nobjs * sizeof *dst->objs);
     if (!dst->objs) abort();
     for (unsigned i = 0; i < src->nobjs; i++) {
       dst->objs[i] = src->objs[i];

@@ -1,0 +1,25 @@
+/* pool.h: memory for blocks that one thread allocates and another frees
+** (goroutine records, encoded messages). Per-thread caches, refilled and
+** drained in batches through a shared list: no malloc lock is taken per
+** block, and no block crosses glibc arenas (which costs futex waits and page
+** faults when a spawner and a worker trade thousands of blocks). */
+#ifndef LUGO_POOL_H
+#define LUGO_POOL_H
+
+#include <stddef.h>
+
+/* Like malloc: size bytes, aligned for any type; NULL when out of memory.
+** Any thread; the block may be freed or resized by any other thread. */
+void *pool_alloc(size_t size);
+
+/* Like calloc(1, size). */
+void *pool_zalloc(size_t size);
+
+/* Like realloc: p may be NULL (then it allocates); on failure returns NULL
+** and p is untouched. */
+void *pool_realloc(void *p, size_t size);
+
+/* Like free; p may be NULL. Only blocks from this pool. */
+void pool_free(void *p);
+
+#endif
