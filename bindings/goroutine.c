@@ -12,6 +12,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "../core/pool.h"
 #include "coroutine_lua.h"   /* generated from lua/lugo/coroutine.lua */
 #include "module.h"
 
@@ -25,7 +26,9 @@ typedef struct goroutine {
   sched_task task;           /* first: the scheduler sees only this */
   long id;
   long parent;
-  char created_at[LUA_IDSIZE + 24];   /* "source:line" of the lugo.go call */
+  /* Where lugo.go was called, formatted only when printed (created_at). */
+  char created_src[LUA_IDSIZE];   /* short source */
+  int created_line;               /* 0: unknown */
   codec_msg start;           /* fn and its arguments until started */
   struct shared_str *path, *cpath;   /* creator's package.path and cpath */
   lua_State *co;             /* the coroutine, once started (owner's VM) */
@@ -155,61 +158,148 @@ typedef struct shared_str {
   char text[];
 } shared_str;
 
+static shared_str *shared_new(const char *text, size_t len) {
+  shared_str *s = malloc(sizeof *s + len + 1);
+  if (s) {
+    atomic_init(&s->refs, 1);
+    s->len = len;
+    memcpy(s->text, text, len);
+    s->text[len] = '\0';
+  }
+  return s;
+}
+
+static bool shared_equals(const shared_str *s, const char *text, size_t len) {
+  return s && s->len == len && memcmp(s->text, text, len) == 0;
+}
+
 static void shared_release(shared_str *s) {
   if (s && atomic_fetch_sub(&s->refs, 1) == 1) free(s);
 }
 
-/* Registry key caching this VM's package table. */
-static char package_key;
+/* An idle coroutine, anchored at co_ref, with the registry slot (holding
+** false) that the env of the next goroutine to run on it takes: a rawseti
+** costs less than a luaL_ref and luaL_unref per goroutine. */
+typedef struct idle_co {
+  lua_State *co;
+  int co_ref, env_ref;
+} idle_co;
 
-/* Pushes package[field] (nil if there is none). */
-static int push_package_field(lua_State *L, const char *field) {
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &package_key) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-    lua_getfield(L, -1, "package");
-    lua_remove(L, -2);
-    if (!lua_istable(L, -1)) {
-      lua_pop(L, 1);
-      lua_pushnil(L);
-      return 0;
-    }
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &package_key);
-  }
-  bool found = lua_getfield(L, -1, field) == LUA_TSTRING;
-  lua_remove(L, -2);
-  if (!found) {
-    lua_pop(L, 1);
-    lua_pushnil(L);
-  }
-  return found;
+/* Per-VM state of the driver, in the VM's extra space; owner thread only.
+** Finished coroutines are kept for reuse: creating a thread costs more than
+** resetting one. */
+typedef struct vm_state {
+  idle_co *idle;             /* the pool of idle coroutines */
+  int count, cap;
+  goroutine *started;        /* started goroutines of this VM, for dumps */
+  int package_ref;           /* registry ref of the package table */
+  int env_meta_ref;          /* registry ref of {__index = _G} for envs */
+  /* package.path and cpath: while package[field] is the Lua string whose
+  ** text is at path_seen[i] (anchored in the registry at applied_keys[i],
+  ** so that no other string can take its address), its text is
+  ** path_known[i]'s (a reference each). Spares comparing texts, and Lua
+  ** work, when a path has not changed: the usual case. */
+  const char *path_seen[2];
+  shared_str *path_known[2];
+} vm_state;
+
+static vm_state *vm_of(lua_State *L) {
+  return *(vm_state **)lua_getextraspace(L);
 }
 
-/* package[field] of the caller as a shared string (one reference for the
-** caller), reusing this thread's last one when the text is the same. */
-static shared_str *package_path(lua_State *L, const char *field, int which) {
-  static _Thread_local shared_str *last[2];
-  if (!push_package_field(L, field)) {
-    lua_pop(L, 1);
-    return NULL;
+static const char *const path_fields[2] = {"path", "cpath"};
+
+/* Registry keys of the Lua strings at path_seen. */
+static char applied_keys[2];
+
+/* Registry key caching the package table of a VM that is not a worker's. */
+static char package_key;
+
+/* Pushes the package table (nil if there is none); vm: a worker's VM. */
+static bool push_package(lua_State *L, vm_state *vm) {
+  if (vm) return lua_rawgeti(L, LUA_REGISTRYINDEX, vm->package_ref) == LUA_TTABLE;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &package_key) == LUA_TTABLE) return true;
+  lua_pop(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_getfield(L, -1, "package");
+  lua_remove(L, -2);
+  if (!lua_istable(L, -1)) return false;
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &package_key);
+  return true;
+}
+
+/* Pushes field of the package table on top (at -1) and returns its text,
+** or pushes nil and returns NULL if it is not a string. */
+static const char *push_path(lua_State *L, const char *field, size_t *len) {
+  if (lua_getfield(L, -1, field) == LUA_TSTRING) return lua_tolstring(L, -1, len);
+  lua_pop(L, 1);
+  lua_pushnil(L);
+  return NULL;
+}
+
+/* Notes that the Lua string on top of L, whose text is at seen, holds
+** known's text; anchors it so that no other string can take that address. */
+static void remember_path(lua_State *L, vm_state *vm, int which,
+                          const char *seen, shared_str *known) {
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &applied_keys[which]);
+  vm->path_seen[which] = seen;
+  if (known != vm->path_known[which]) {
+    atomic_fetch_add(&known->refs, 1);
+    shared_release(vm->path_known[which]);
+    vm->path_known[which] = known;
   }
+}
+
+/* The package path (which: 0 path, 1 cpath) of a lugo.go caller in a
+** worker's VM, the table on top of L: one reference for the caller. */
+static shared_str *worker_path(lua_State *L, vm_state *vm, int which) {
   size_t len;
-  const char *text = lua_tolstring(L, -1, &len);
-  shared_str *s = last[which];
-  if (!s || s->len != len || memcmp(s->text, text, len) != 0) {
-    s = malloc(sizeof *s + len + 1);
-    if (s) {
-      atomic_init(&s->refs, 1);   /* the thread's cache */
-      s->len = len;
-      memcpy(s->text, text, len + 1);
-    }
-    shared_release(last[which]);
-    last[which] = s;
+  const char *text = push_path(L, path_fields[which], &len);
+  shared_str *s = NULL;
+  if (text && text == vm->path_seen[which]) {
+    s = vm->path_known[which];
+  } else if (text) {
+    bool same = shared_equals(vm->path_known[which], text, len);
+    s = same ? vm->path_known[which] : shared_new(text, len);
+    if (s) remember_path(L, vm, which, text, s);
+    if (s && !same) shared_release(s);   /* vm took its own reference */
   }
   lua_pop(L, 1);
   if (s) atomic_fetch_add(&s->refs, 1);
   return s;
+}
+
+/* The same for a caller outside the workers, reusing this thread's last
+** one when the text is the same. */
+static shared_str *outside_path(lua_State *L, int which) {
+  static _Thread_local shared_str *last[2];
+  size_t len;
+  const char *text = push_path(L, path_fields[which], &len);
+  shared_str *s = NULL;
+  if (text) {
+    s = last[which];
+    if (!shared_equals(s, text, len)) {
+      s = shared_new(text, len);   /* its reference is the thread's cache */
+      shared_release(last[which]);
+      last[which] = s;
+    }
+  }
+  lua_pop(L, 1);
+  if (s) atomic_fetch_add(&s->refs, 1);
+  return s;
+}
+
+/* Gives g its creator's package.path and cpath; vm: the caller's VM if it
+** is a worker's. */
+static void take_paths(lua_State *L, vm_state *vm, goroutine *g) {
+  g->path = g->cpath = NULL;
+  if (push_package(L, vm)) {
+    g->path = vm ? worker_path(L, vm, 0) : outside_path(L, 0);
+    g->cpath = vm ? worker_path(L, vm, 1) : outside_path(L, 1);
+  }
+  lua_pop(L, 1);
 }
 
 void *gor_scratch(size_t size) {
@@ -229,42 +319,56 @@ static void gor_free(goroutine *g) {
   free(g->scratch);
   shared_release(g->path);
   shared_release(g->cpath);
-  free(g);
+  pool_free(g);
 }
 
-/* "source:line" of the nearest Lua function calling us (pcall(lugo.go, f)
-** puts a C frame in between). */
-static void where_called(lua_State *L, char *buf, size_t size) {
+/* Notes in g where the nearest Lua function calling us is (pcall(lugo.go,
+** f) puts a C frame in between). Formatting "source:line" costs more than
+** the rest of lugo.go, and is needed only in reports: see created_at. */
+static void where_called(lua_State *L, goroutine *g) {
   lua_Debug ar;
   for (int level = 1; lua_getstack(L, level, &ar); level++) {
     lua_getinfo(L, "Sl", &ar);
     if (ar.currentline > 0) {
-      snprintf(buf, size, "%s:%d", ar.short_src, ar.currentline);
+      size_t len = strlen(ar.short_src);   /* < LUA_IDSIZE */
+      memcpy(g->created_src, ar.short_src, len + 1);
+      g->created_line = ar.currentline;
       return;
     }
   }
-  snprintf(buf, size, "?");
+  g->created_src[0] = '\0';
+  g->created_line = 0;
+}
+
+/* "source:line" of g's lugo.go call, or "?" if no Lua function made it. */
+static const char *created_at(const goroutine *g, char *buf, size_t size) {
+  if (g->created_line <= 0) return "?";
+  snprintf(buf, size, "%s:%d", g->created_src, g->created_line);
+  return buf;
 }
 
 int gor_l_go(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   int n = lua_gettop(L);
+  goroutine *self = running();
   codec_msg start;
   gor_push_env(L);
   codec_encode(L, 1, n, n + 1, "argument #%d", &start);   /* may raise */
   lua_pop(L, 1);
-  goroutine *g = calloc(1, sizeof *g);
+  /* From the pool: records are made by the spawner's thread and freed by
+  ** the worker that ran them, by the thousand. */
+  goroutine *g = pool_zalloc(sizeof *g);
   if (!g) {
     codec_free(&start);
     return luaL_error(L, "lugo.go: out of memory");
   }
   g->start = start;
-  where_called(L, g->created_at, sizeof g->created_at);
-  g->path = package_path(L, "path", 0);
-  g->cpath = package_path(L, "cpath", 1);
+  where_called(L, g);
+  /* A goroutine runs in its worker's VM: L is of that VM. */
+  take_paths(L, self ? vm_of(L) : NULL, g);
   g->task.kind = TASK_GOROUTINE;
   g->id = atomic_fetch_add(&next_id, 1);
-  g->parent = gor_id();
+  g->parent = self ? self->id : 1;
   long id = g->id;
   sched_spawn(&g->task);      /* g may run, and finish, from here on */
   lua_pushinteger(L, id);
@@ -279,106 +383,97 @@ static int gor_entry(lua_State *L) {
   lua_settop(L, 0);
   lua_rawgeti(L, LUA_REGISTRYINDEX, g->env_ref);
   int n = codec_decode_owned(L, &g->start, 1);
-  lua_remove(L, 1);
-  lua_callk(L, n - 1, 0, 0, op_done_nothing);
+  lua_callk(L, n - 1, 0, 0, op_done_nothing);   /* env stays below fn */
   return 0;
 }
 
-/* Registry key of the metatable {__index = _G} shared by goroutine envs. */
-static char env_meta_key;
-
-/* Per-VM state of the driver, in the VM's extra space; owner thread only.
-** Finished coroutines are kept for reuse: creating a thread costs more than
-** resetting one. */
-typedef struct vm_state {
-  int *refs;                 /* registry refs of idle threads */
-  int count, cap;
-  goroutine *started;        /* started goroutines of this VM, for dumps */
-  shared_str *applied[2];    /* package.path and cpath last set (a ref each) */
-} vm_state;
-
 #define POOL_MAX 1024
 
-static vm_state *vm_of(lua_State *L) {
-  return *(vm_state **)lua_getextraspace(L);
-}
-
-/* Pushes an idle coroutine of this VM (reused or new); sets *ref. */
-static lua_State *pool_get(lua_State *L, int *ref) {
-  vm_state *p = vm_of(L);
+/* Gives g a coroutine of this VM (idle or new) and a registry slot for its
+** env. */
+static void pool_get(lua_State *L, vm_state *p, goroutine *g) {
   if (p->count > 0) {
-    *ref = p->refs[--p->count];
-    lua_rawgeti(L, LUA_REGISTRYINDEX, *ref);
-    lua_State *co = lua_tothread(L, -1);
-    lua_pop(L, 1);
-    return co;
+    idle_co *idle = &p->idle[--p->count];
+    g->co = idle->co;
+    g->co_ref = idle->co_ref;
+    g->env_ref = idle->env_ref;
+    return;
   }
-  lua_State *co = lua_newthread(L);
-  *ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  return co;
+  g->co = lua_newthread(L);
+  g->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushboolean(L, 0);
+  g->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-/* Takes back a finished coroutine; frees it if it cannot be reset. */
-static void pool_put(lua_State *L, lua_State *co, int ref) {
-  vm_state *p = vm_of(L);
-  if (lua_resetthread(co) == LUA_OK && p->count < POOL_MAX) {
-    if (p->count == p->cap) {
-      int cap = p->cap ? p->cap * 2 : 64;
-      int *refs = realloc(p->refs, (size_t)cap * sizeof *refs);
-      if (!refs) {
-        luaL_unref(L, LUA_REGISTRYINDEX, ref);
-        return;
-      }
-      p->refs = refs;
+/* Takes back the coroutine and env slot of g, finished; frees them if the
+** pool is full or the coroutine cannot be reset. */
+static void pool_put(lua_State *L, vm_state *p, goroutine *g) {
+  lua_State *co = g->co;
+  /* A coroutine that returned is back at its base level and can run the
+  ** next function as it is. lua_resetthread would also shrink its stack,
+  ** only for the next goroutine to grow it again (the collector shrinks
+  ** the stacks of idle threads anyway). */
+  bool reusable;
+  if (lua_status(co) == LUA_OK) {
+    lua_settop(co, 0);
+    reusable = true;
+  } else {
+    reusable = lua_resetthread(co) == LUA_OK;
+  }
+  if (reusable && p->count == p->cap && p->cap < POOL_MAX) {
+    int cap = p->cap ? p->cap * 2 : 64;
+    idle_co *idle = realloc(p->idle, (size_t)cap * sizeof *idle);
+    if (idle) {
+      p->idle = idle;
       p->cap = cap;
     }
-    p->refs[p->count++] = ref;
+  }
+  if (reusable && p->count < p->cap) {
+    lua_pushboolean(L, 0);   /* lets the env go, keeps the slot */
+    lua_rawseti(L, LUA_REGISTRYINDEX, g->env_ref);
+    p->idle[p->count++] = (idle_co){co, g->co_ref, g->env_ref};
     return;
   }
-  luaL_unref(L, LUA_REGISTRYINDEX, ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, g->co_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, g->env_ref);
 }
 
-/* Registry keys of the Lua strings last set as package.path and cpath. */
-static char applied_keys[2];
-
-/* Sets package[field] to value unless it still holds what we set last time
-** from this same value (the common case: one string, no Lua work). */
-static void apply_path(lua_State *L, vm_state *vm, int which, const char *field,
-                       shared_str *value) {
+/* Sets package[field] (which: 0 path, 1 cpath; the table on top of L) to
+** value unless it already holds that text. */
+static void apply_path(lua_State *L, vm_state *vm, int which, shared_str *value) {
   if (!value) return;
-  push_package_field(L, field);
-  if (value == vm->applied[which]) {
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &applied_keys[which]);
-    bool same = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);
-    if (same) return;
-  } else {
-    lua_pop(L, 1);
+  size_t len;
+  const char *text = push_path(L, path_fields[which], &len);
+  bool same = false;
+  if (text && text == vm->path_seen[which]) {   /* the usual case */
+    same = value == vm->path_known[which] ||
+           shared_equals(vm->path_known[which], value->text, value->len);
+  } else if (text && shared_equals(value, text, len)) {
+    remember_path(L, vm, which, text, value);
+    same = true;
   }
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &package_key) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    return;
-  }
-  lua_pushlstring(L, value->text, value->len);
-  lua_pushvalue(L, -1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &applied_keys[which]);
-  lua_setfield(L, -2, field);
   lua_pop(L, 1);
-  atomic_fetch_add(&value->refs, 1);
-  shared_release(vm->applied[which]);
-  vm->applied[which] = value;
+  if (same) return;
+  lua_pushlstring(L, value->text, value->len);
+  remember_path(L, vm, which, lua_tostring(L, -1), value);
+  lua_setfield(L, -2, path_fields[which]);
 }
 
 static void gor_prepare(lua_State *L, goroutine *g, sched_worker *w) {
-  g->task.owner = w;
-  apply_path(L, vm_of(L), 0, "path", g->path);
-  apply_path(L, vm_of(L), 1, "cpath", g->cpath);
-  lua_newtable(L);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &env_meta_key);
-  lua_setmetatable(L, -2);
-  g->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  g->co = pool_get(L, &g->co_ref);
   vm_state *vm = vm_of(L);
+  g->task.owner = w;
+  if (g->path || g->cpath) {
+    if (push_package(L, vm)) {
+      apply_path(L, vm, 0, g->path);
+      apply_path(L, vm, 1, g->cpath);
+    }
+    lua_pop(L, 1);
+  }
+  pool_get(L, vm, g);
+  lua_newtable(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, vm->env_meta_ref);
+  lua_setmetatable(L, -2);
+  lua_rawseti(L, LUA_REGISTRYINDEX, g->env_ref);
   g->next = vm->started;
   if (g->next) g->next->prev = g;
   vm->started = g;
@@ -402,8 +497,9 @@ static void gor_panic(lua_State *L, goroutine *g) {
     for (;;) pause();          /* another goroutine is already reporting */
   }
   fflush(stdout);
+  char where[LUA_IDSIZE + 24];
   fprintf(stderr, "panic: %s\n\ngoroutine %ld [running]:\n%s\ncreated by goroutine %ld at %s\n",
-          msg, g->id, tb, g->parent, g->created_at);
+          msg, g->id, tb, g->parent, created_at(g, where, sizeof where));
   fflush(stderr);
   _exit(2);
 }
@@ -437,8 +533,7 @@ static void gor_done(sched_worker *w, void *vm, sched_task *t) {
   vm_state *state = vm_of(L);
   if (g->prev) g->prev->next = g->next; else state->started = g->next;
   if (g->next) g->next->prev = g->prev;
-  pool_put(L, g->co, g->co_ref);
-  luaL_unref(L, LUA_REGISTRYINDEX, g->env_ref);
+  pool_put(L, state, g);
   gor_free(g);
 }
 
@@ -501,7 +596,17 @@ static void *gor_worker_start(sched_worker *w, int index) {
   lua_newtable(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
   lua_setfield(L, -2, "__index");
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &env_meta_key);
+  vm->env_meta_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  /* Refs, not light userdata keys: an integer key is the cheaper lookup. */
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_getfield(L, -1, "package");
+  if (lua_istable(L, -1)) {
+    vm->package_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  } else {
+    vm->package_ref = LUA_NOREF;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
   if (luaL_loadbuffer(L, coroutine_lua, sizeof coroutine_lua - 1,
                       "=lugo/coroutine.lua") != LUA_OK) {
     fprintf(stderr, "lugo: %s\n", lua_tostring(L, -1));
@@ -524,8 +629,9 @@ static void add_goroutine(luaL_Buffer *b, lua_State *co, goroutine *g,
   luaL_addvalue(b);
   luaL_traceback(L, co, NULL, 0);
   luaL_addvalue(b);
+  char where[LUA_IDSIZE + 24];
   lua_pushfstring(L, "\ncreated by goroutine %d at %s\n\n", (int)g->parent,
-                  g->created_at);
+                  created_at(g, where, sizeof where));
   luaL_addvalue(b);
 }
 
