@@ -44,6 +44,7 @@ typedef struct poll_watch {
 /* A FIFO of tasks linked through sched_task.next. */
 typedef struct task_list {
   sched_task *head, *tail;
+  int count;
 } task_list;
 
 struct sched_worker {
@@ -62,6 +63,7 @@ struct sched_worker {
   sched_task *volatile current; /* running task; owner only (and its signal handler) */
   atomic_ulong run_seq;         /* bumped by the owner at each task switch */
   atomic_bool others_ready;     /* owner's hint: local work waits behind current */
+  atomic_int load;              /* owner's hint: its started tasks not blocked */
   unsigned tick;                /* owner only */
   unsigned rand;                /* owner only: victim choice */
   pthread_mutex_t inbox_mu;     /* guards inbox */
@@ -115,11 +117,13 @@ static void list_push(task_list *l, sched_task *t) {
   t->next = NULL;
   if (l->tail) l->tail->next = t; else l->head = t;
   l->tail = t;
+  l->count++;
 }
 
 static sched_task *list_pop(task_list *l) {
   sched_task *t = l->head;
   if (t) {
+    l->count--;
     l->head = t->next;
     if (!l->head) l->tail = NULL;
     t->next = NULL;
@@ -131,7 +135,9 @@ static void list_append(task_list *dst, task_list *src) {
   if (!src->head) return;
   if (dst->tail) dst->tail->next = src->head; else dst->head = src->head;
   dst->tail = src->tail;
+  dst->count += src->count;
   src->head = src->tail = NULL;
+  src->count = 0;
 }
 
 /* ---- configuration ---- */
@@ -194,6 +200,7 @@ static void list_push_front(task_list *l, sched_task *t) {
   t->next = l->head;
   l->head = t;
   if (!l->tail) l->tail = t;
+  l->count++;
 }
 
 static uint64_t now_ns(void) {
@@ -288,14 +295,33 @@ static sched_task *newq_get(sched_worker *w) {
   return runq_get(&w->newq);
 }
 
+/* Started tasks of w waiting for their turn (owner only). */
+static int started_waiting(sched_worker *w) {
+  return (w->runnext != NULL) + w->local.count + w->yielded.count;
+}
+
+/* May w start a new task now? A started task never leaves its worker, so
+** new ones should start where there is least to do: not on w while w has
+** started tasks of its own waiting and another worker has fewer in all. */
+static bool room_for_new(sched_worker *w) {
+  int mine = started_waiting(w);
+  if (mine == 0) return true;
+  for (int i = 0; i < S.nworkers; i++) {
+    sched_worker *other = &S.workers[i];
+    if (other != w && atomic_load_explicit(&other->load, memory_order_relaxed) < mine)
+      return false;
+  }
+  return true;
+}
+
 static sched_task *find_work(sched_worker *w) {
   sched_task *t;
   if (++w->tick % FAIRNESS_TICKS == 0) {
     inbox_drain(w);
     if ((t = list_pop(&w->yielded)) != NULL) return t;
-    if ((t = global_get(w)) != NULL) return t;
+    if (room_for_new(w) && (t = global_get(w)) != NULL) return t;
     if ((t = list_pop(&w->local)) != NULL) return t;
-    if ((t = newq_get(w)) != NULL) return t;
+    if (room_for_new(w) && (t = newq_get(w)) != NULL) return t;
   }
   if ((t = w->runnext) != NULL) {
     w->runnext = NULL;
@@ -304,9 +330,11 @@ static sched_task *find_work(sched_worker *w) {
   if ((t = list_pop(&w->local)) != NULL) return t;
   inbox_drain(w);
   if ((t = list_pop(&w->local)) != NULL) return t;
-  if ((t = newq_get(w)) != NULL) return t;
-  if ((t = global_get(w)) != NULL) return t;
-  if ((t = steal(w)) != NULL) return t;
+  if (room_for_new(w)) {
+    if ((t = newq_get(w)) != NULL) return t;
+    if ((t = global_get(w)) != NULL) return t;
+    if ((t = steal(w)) != NULL) return t;
+  }
   /* Last: tasks that yielded let everything else go first, as Go's Gosched
   ** puts them behind the global queue; the fairness tick bounds the wait. */
   return list_pop(&w->yielded);
@@ -483,6 +511,7 @@ static void publish_switch(sched_worker *w) {
 
 static void run_task(sched_worker *w, sched_task *t) {
   w->current = t;
+  atomic_store_explicit(&w->load, 1 + started_waiting(w), memory_order_relaxed);
   publish_switch(w);
   run_result r = S.hooks.run(w, w->vm, t);
   w->current = NULL;
@@ -529,8 +558,12 @@ static void *worker_main(void *arg) {
       if (work_visible(w) || atomic_load_explicit(&w->request, memory_order_relaxed))
         t = find_work(w);
     }
-    if (t) run_task(w, t);
-    else park(w);
+    if (t) {
+      run_task(w, t);
+    } else {
+      atomic_store_explicit(&w->load, 0, memory_order_relaxed);
+      park(w);
+    }
   }
   return NULL;
 }
@@ -544,12 +577,16 @@ static void on_preempt_signal(int sig) {
   if (t && S.hooks.preempt) S.hooks.preempt(w, t);
 }
 
-/* Does anything wait to run on w besides its current task? */
+/* Does anything wait to run on w besides its current task? New tasks
+** queued on any worker count: w may be the one with room for them. */
 static bool others_wait(sched_worker *w) {
-  return atomic_load_explicit(&w->others_ready, memory_order_relaxed) ||
-         atomic_load(&w->request) != NULL ||
-         atomic_load(&w->inbox_ready) || runq_size(&w->newq) > 0 ||
-         atomic_load(&S.global_count) > 0;
+  if (atomic_load_explicit(&w->others_ready, memory_order_relaxed) ||
+      atomic_load(&w->request) != NULL || atomic_load(&w->inbox_ready) ||
+      atomic_load(&S.global_count) > 0)
+    return true;
+  for (int i = 0; i < S.nworkers; i++)
+    if (runq_size(&S.workers[i].newq) > 0) return true;
+  return false;
 }
 
 /* Go's sysmon, reduced to preemption: every time slice, a worker that is
