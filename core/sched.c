@@ -63,7 +63,8 @@ struct sched_worker {
   sched_task *volatile current; /* running task; owner only (and its signal handler) */
   atomic_ulong run_seq;         /* bumped by the owner at each task switch */
   atomic_bool others_ready;     /* owner's hint: local work waits behind current */
-  atomic_int load;              /* owner's hint: its started tasks not blocked */
+  int busy;                     /* owner only: its busy tasks (see sched_task.busy) */
+  atomic_int load;              /* busy, published for the other workers */
   unsigned tick;                /* owner only */
   unsigned rand;                /* owner only: victim choice */
   pthread_mutex_t inbox_mu;     /* guards inbox */
@@ -295,16 +296,13 @@ static sched_task *newq_get(sched_worker *w) {
   return runq_get(&w->newq);
 }
 
-/* Started tasks of w waiting for their turn (owner only). */
-static int started_waiting(sched_worker *w) {
-  return (w->runnext != NULL) + w->local.count + w->yielded.count;
-}
-
 /* May w start a new task now? A started task never leaves its worker, so
-** new ones should start where there is least to do: not on w while w has
-** started tasks of its own waiting and another worker has fewer in all. */
+** new ones should start where there is least to do: not on w while it has
+** more busy tasks (ones that compute rather than wait) than another worker.
+** Tasks that mostly wait do not count: goroutines that talk are better off
+** together on one worker, where a message needs no wake-up across threads. */
 static bool room_for_new(sched_worker *w) {
-  int mine = started_waiting(w);
+  int mine = w->busy;
   if (mine == 0) return true;
   for (int i = 0; i < S.nworkers; i++) {
     sched_worker *other = &S.workers[i];
@@ -511,11 +509,18 @@ static void publish_switch(sched_worker *w) {
 
 static void run_task(sched_worker *w, sched_task *t) {
   w->current = t;
-  atomic_store_explicit(&w->load, 1 + started_waiting(w), memory_order_relaxed);
   publish_switch(w);
   run_result r = S.hooks.run(w, w->vm, t);
   w->current = NULL;
   publish_switch(w);
+  /* A task that gave its worker back while still runnable (its time slice
+  ** ran out, or it yielded) is busy until it waits for something. */
+  bool busy = r == RUN_YIELDED;
+  if (busy != t->busy) {
+    t->busy = busy;
+    w->busy += busy ? 1 : -1;
+    atomic_store_explicit(&w->load, w->busy, memory_order_relaxed);
+  }
   switch (r) {
     case RUN_DONE:
       if (S.hooks.done) S.hooks.done(w, w->vm, t);
@@ -558,12 +563,8 @@ static void *worker_main(void *arg) {
       if (work_visible(w) || atomic_load_explicit(&w->request, memory_order_relaxed))
         t = find_work(w);
     }
-    if (t) {
-      run_task(w, t);
-    } else {
-      atomic_store_explicit(&w->load, 0, memory_order_relaxed);
-      park(w);
-    }
+    if (t) run_task(w, t);
+    else park(w);
   }
   return NULL;
 }
@@ -659,6 +660,7 @@ static void start_workers(void) {
 void sched_spawn(sched_task *t) {
   t->next = NULL;
   t->owner = NULL;
+  t->busy = false;
   t->unlock = NULL;
   atomic_fetch_add(&S.live, 1);
   atomic_fetch_add(&S.awake, 1);

@@ -30,6 +30,7 @@ struct sched_task {
   ** the goroutine is off its stack, so nobody can wake a running goroutine. */
   void (*unlock)(void *arg);
   void *unlock_arg;
+  bool busy;                  /* owner only: last gave way still runnable */
 };
 
 /* A thread outside the runtime that waits in a lugo call. */
