@@ -28,8 +28,10 @@
 ** coming back for it: another worker takes it only once the owner has not
 ** polled for this long. Goroutines that talk start on the same worker (a
 ** started goroutine never moves: crossing workers costs a wake-up per
-** message), yet a busy worker's queue is shared out within microseconds. */
-#define PATIENCE_NS 1000000
+** message), yet a busy worker's queue is shared out within milliseconds.
+** The owner polls at least every FAIRNESS_TICKS tasks; 1 ms proved too
+** short for that when those tasks each move a hundred values. */
+#define PATIENCE_NS 3000000
 /* A task running longer than this while others wait is preempted. */
 #define TIME_SLICE_NS 10000000
 /* The signal that asks a worker to preempt its task (as Go's SIGURG). */
@@ -317,9 +319,12 @@ static sched_task *find_work(sched_worker *w) {
   if (++w->tick % FAIRNESS_TICKS == 0) {
     inbox_drain(w);
     if ((t = list_pop(&w->yielded)) != NULL) return t;
-    if (room_for_new(w) && (t = global_get(w)) != NULL) return t;
-    if ((t = list_pop(&w->local)) != NULL) return t;
-    if (room_for_new(w) && (t = newq_get(w)) != NULL) return t;
+    /* New work too, before local: a worker kept busy by goroutines that
+    ** wake each other still starts its new ones within PATIENCE_NS. */
+    if (room_for_new(w)) {
+      if ((t = global_get(w)) != NULL) return t;
+      if ((t = newq_get(w)) != NULL) return t;
+    }
   }
   if ((t = w->runnext) != NULL) {
     w->runnext = NULL;
