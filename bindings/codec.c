@@ -1155,29 +1155,34 @@ static void decode_function(Dec *d, int tag) {
   lua_Debug ar;
   Blob b;
   uint32_t h;
-  int f, i;
+  int f, i, nups;
   enter_dec(d);
   b.n = (size_t)get_varint(d);
   h = get_u32(d);
   if (b.n > left(d))
     corrupt(d, "truncated");
-  if (fnv1a(d->p, b.n) != h)
-    corrupt(d, "bad checksum");
   b.p = (const char *)d->p;
   d->p += b.n;
-  if (!factory_push(L, (const unsigned char *)b.p, b.n, h)) {
-    if (lua_load(L, blob_reader, &b, "=(lugo message)", "b") != LUA_OK) {
+  /* A function received before is recognised by its bytes, checked then:
+  ** no checksum (hashing every byte costs more than the rest). */
+  if (!factory_push_cached(L, (const unsigned char *)b.p, b.n, h, &nups)) {
+    if (fnv1a((const unsigned char *)b.p, b.n) != h)
+      corrupt(d, "bad checksum");
+    if (!factory_push(L, (const unsigned char *)b.p, b.n, h)) {
+      if (lua_load(L, blob_reader, &b, "=(lugo message)", "b") != LUA_OK) {
+        lua_pop(L, 1);
+        corrupt(d, "bad function");
+      }
+      lua_pushliteral(L, "");   /* lua_load never runs the collector: this does */
       lua_pop(L, 1);
-      corrupt(d, "bad function");
     }
-    lua_pushliteral(L, "");   /* lua_load never runs the collector: this does */
-    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_getinfo(L, ">u", &ar);
+    nups = ar.nups;
   }
   f = lua_gettop(L);
   keep(d, tag);
-  lua_pushvalue(L, f);
-  lua_getinfo(L, ">u", &ar);
-  for (i = 1; i <= ar.nups; i++) {
+  for (i = 1; i <= nups; i++) {
     if (d->p < d->end && *d->p == TAG_UPJOIN) {
       d->p++;
       join_upvalue(d, f, i);

@@ -147,36 +147,64 @@ static int build_chunk(lua_State *L, const unsigned char *dump, size_t n) {
   return 1;
 }
 
-/* Pushes the factory for dump from this VM's cache, building it if new. */
-static int push_factory(lua_State *L, const unsigned char *dump, size_t n,
-                        uint32_t hash) {
+/* Pushes this VM's cache table, creating it (or a fresh one, once it holds
+** CACHE_MAX factories) as needed; *count is its number of factories. */
+static void push_cache(lua_State *L, lua_Integer *count) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) == LUA_TTABLE) {
+    lua_rawgeti(L, -1, 0);
+    *count = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (*count < CACHE_MAX) return;
+  }
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &cache_key);
+  *count = 0;
+}
+
+static lua_Integer cache_entry_key(size_t n, uint32_t hash) {
+  return (lua_Integer)(((uint64_t)n << 32) | hash);
+}
+
+/* Calls the factory on top: a new closure with fresh upvalues (all nil,
+** since no parameters are passed). */
+static void make_closure(lua_State *L) {
+  lua_call(L, 0, 1);
+}
+
+int factory_push_cached(lua_State *L, const unsigned char *dump, size_t n,
+                        uint32_t hash, int *nups) {
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) != LUA_TTABLE) {
     lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &cache_key);
+    return 0;
   }
-  lua_rawgeti(L, -1, 0);
-  lua_Integer count = lua_tointeger(L, -1);
-  lua_pop(L, 1);
-  if (count >= CACHE_MAX) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &cache_key);
-    count = 0;
+  if (lua_rawgeti(L, -1, cache_entry_key(n, hash)) != LUA_TTABLE) {
+    lua_pop(L, 2);
+    return 0;
   }
-  lua_Integer key = (lua_Integer)(((uint64_t)n << 32) | hash);
-  if (lua_rawgeti(L, -1, key) == LUA_TTABLE) {
-    size_t len;
-    lua_rawgeti(L, -1, 1);
-    const char *known = lua_tolstring(L, -1, &len);
-    if (known && len == n && memcmp(known, dump, n) == 0) {
-      lua_rawgeti(L, -2, 2);
-      lua_replace(L, -4);
-      lua_pop(L, 2);
-      return 1;
-    }
+  size_t len;
+  lua_rawgeti(L, -1, 1);
+  const char *known = lua_tolstring(L, -1, &len);
+  if (!known || len != n || memcmp(known, dump, n) != 0) {
+    lua_pop(L, 3);
+    return 0;
+  }
+  lua_rawgeti(L, -2, 2);
+  lua_replace(L, -4);
+  lua_pop(L, 2);
+  make_closure(L);
+  *nups = dump[HEADER_SIZE];   /* the dump's upvalue count (ldump.c dumpFunction) */
+  return 1;
+}
+
+int factory_push(lua_State *L, const unsigned char *dump, size_t n, uint32_t hash) {
+  int nups;
+  if (factory_push_cached(L, dump, n, hash, &nups)) return 1;
+  lua_Integer count;
+  push_cache(L, &count);
+  lua_Integer key = cache_entry_key(n, hash);
+  if (lua_rawgeti(L, -1, key) != LUA_TNIL) {
     lua_pop(L, 2);
     return 0;        /* a hash collision: rare, just lua_load */
   }
@@ -201,11 +229,6 @@ static int push_factory(lua_State *L, const unsigned char *dump, size_t n,
   lua_pushinteger(L, count + 1);
   lua_rawseti(L, -3, 0);
   lua_remove(L, -2);                          /* the cache */
-  return 1;
-}
-
-int factory_push(lua_State *L, const unsigned char *dump, size_t n, uint32_t hash) {
-  if (!push_factory(L, dump, n, hash)) return 0;
-  lua_call(L, 0, 1);   /* missing parameters: fresh upvalues, all nil */
+  make_closure(L);
   return 1;
 }

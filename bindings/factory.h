@@ -12,4 +12,12 @@
 ** Returns 0 (pushing nothing) when it cannot: the caller then lua_loads. */
 int factory_push(lua_State *L, const unsigned char *dump, size_t n, uint32_t hash);
 
+/* Like factory_push, but only from this VM's cache: pushes a closure and
+** returns 1 when dump[0..n) is byte for byte a dump this VM already built a
+** factory for (so the bytes need no checksum: they were checked then);
+** returns 0, pushing nothing, otherwise. Cheap: no hashing. On success
+** *nups is the function's number of upvalues. */
+int factory_push_cached(lua_State *L, const unsigned char *dump, size_t n,
+                        uint32_t hash, int *nups);
+
 #endif
