@@ -19,6 +19,7 @@
 typedef struct lcase {
   uint32_t magic;
   sel_dir dir;
+  bool has_handler;          /* user value 2 is a function */
   chan *c;
   codec_msg value;           /* send: the value copied when built */
 } lcase;
@@ -48,6 +49,7 @@ static lcase *new_case(lua_State *L, sel_dir dir, int fnidx) {
   memset(k, 0, sizeof *k);
   k->magic = CASE_MAGIC;
   k->dir = dir;
+  k->has_handler = !lua_isnil(L, fnidx);
   k->c = (chan *)((lhandle *)lua_touserdata(L, 1))->obj;
   lua_rawgetp(L, LUA_REGISTRYINDEX, dir == SEL_SEND ? &case_meta_key : &recv_case_meta_key);
   lua_setmetatable(L, -2);
@@ -117,6 +119,7 @@ static void clone_msg(codec_msg *dst, const codec_msg *src) {
 typedef struct lselect {
   sel_state s;
   int has_default;
+  bool *handlers;            /* per case: it has a handler function */
   _Alignas(max_align_t) unsigned char mem[];  /* cases, slots, lockorder, pollorder */
 } lselect;
 
@@ -137,18 +140,12 @@ static unsigned thread_rand(void) {
   return state;
 }
 
-/* Reads the cases of table 1 into a new lselect pushed at index 2. */
+/* Reads the cases of table 1 into a new lselect pushed at index 2 (one
+** pass: a bad case raises after freeing what was copied before it). */
 static lselect *build(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
   int n = (int)lua_rawlen(L, 1);
-  for (int i = 1; i <= n; i++) {
-    lua_rawgeti(L, 1, i);
-    if (!to_case(L, -1))
-      luaL_error(L, "bad argument #1 to 'select' (case #%d is a %s, not a case "
-                 "built by case_recv or case_send)", i, luaL_typename(L, -1));
-    lua_pop(L, 1);
-  }
   int t = lua_getfield(L, 1, "default");
   int has_default = 0;
   if (t == LUA_TNIL || (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)))
@@ -160,7 +157,8 @@ static lselect *build(lua_State *L) {
                "or true, got %s)", luaL_typename(L, -1));
   lua_pop(L, 1);
   size_t size = sizeof(lselect) + (size_t)n * (sizeof(sel_case) + sizeof(chan *) +
-                                                sizeof(int) + sizeof(codec_msg));
+                                                sizeof(int) + sizeof(codec_msg) +
+                                                sizeof(bool));
   /* A goroutine's select lives in its scratch memory (no allocation, it
   ** survives the park); an outside thread's in a userdata. Either way it
   ** is at stack index 2 for the continuation. */
@@ -178,11 +176,18 @@ static lselect *build(lua_State *L) {
   codec_msg *slots = (codec_msg *)(sel->s.cases + n);
   sel->s.lockorder = (chan **)(slots + n);
   sel->s.pollorder = (int *)(sel->s.lockorder + n);
+  sel->handlers = (bool *)(sel->s.pollorder + n);
   for (int i = 0; i < n; i++) {
     lua_rawgeti(L, 1, i + 1);
-    lcase *k = lua_touserdata(L, -1);
+    lcase *k = to_case(L, -1);
+    if (!k) {
+      for (int j = 0; j < i; j++) codec_free(&slots[j]);   /* clones so far */
+      luaL_error(L, "bad argument #1 to 'select' (case #%d is a %s, not a case "
+                 "built by case_recv or case_send)", i + 1, luaL_typename(L, -1));
+    }
     sel->s.cases[i].c = k->c;
     sel->s.cases[i].dir = k->dir;
+    sel->handlers[i] = k->has_handler;
     sel->s.cases[i].elem = &slots[i];
     if (k->dir == SEL_SEND) clone_msg(&slots[i], &k->value);
     lua_pop(L, 1);
@@ -207,11 +212,12 @@ static int finish(lua_State *L, lselect *sel, int i, bool ok) {
     if (sel->s.cases[j].dir == SEL_SEND) codec_free(sel->s.cases[j].elem);
   if (k->dir == SEL_SEND && !ok) return luaL_error(L, "send on closed channel");
   lua_pushinteger(L, i + 1);
-  lua_rawgeti(L, 1, i + 1);
-  lua_getiuservalue(L, -1, 2);
-  lua_remove(L, -2);
-  int has_fn = !lua_isnil(L, -1);
-  if (!has_fn) lua_pop(L, 1);
+  bool has_fn = sel->handlers[i];
+  if (has_fn) {
+    lua_rawgeti(L, 1, i + 1);
+    lua_getiuservalue(L, -1, 2);
+    lua_remove(L, -2);
+  }
   int nargs = 0;
   if (k->dir == SEL_RECV) {
     if (ok && codec_decode_scalar(L, k->elem)) {

@@ -207,6 +207,19 @@ describe("lugo.select results", function()
     assert.is_false((pcall(lugo.select, { c:case_recv(), "x" })))
     assert.is_false((pcall(lugo.select)))
   end)
+
+  it("a bad case after send cases names it, sends nothing, and the channel still works", function()
+    local c = lugo.chan(1)
+    local big = { string.rep("x", 100), { 1, 2, 3 } }   -- heap-encoded values
+    for _ = 1, 100 do
+      local ok, err = pcall(lugo.select, { c:case_send(big), c:case_send("y"), 42 })
+      assert.is_false(ok)
+      assert.truthy(err:find("case #3 is a number", 1, true), err)
+    end
+    assert.are.equal(0, #c)
+    c:send("z")
+    assert.are.equal("z", c:recv())
+  end)
 end)
 
 describe("default", function()
