@@ -15,6 +15,7 @@
 #include "../core/pool.h"
 #include "coroutine_lua.h"   /* generated from lua/lugo/coroutine.lua */
 #include "module.h"
+#include "vmalloc.h"
 
 /* Why the goroutine's coroutine yielded back to its worker. */
 typedef enum yield_reason {
@@ -586,6 +587,7 @@ static void *gor_worker_start(sched_worker *w, int index) {
     fprintf(stderr, "lugo: cannot create a Lua state for a worker\n");
     abort();
   }
+  vmalloc_install(L);   /* only this worker's thread uses L */
   vm_state *vm = calloc(1, sizeof *vm);
   if (!vm) abort();
   *(vm_state **)lua_getextraspace(L) = vm;

@@ -1,0 +1,115 @@
+/* vmalloc.c: size-classed free lists over one reserved address range per
+** worker VM (small tables, strings, closures, coroutines), C library beyond. */
+#include "vmalloc.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+/* Lua tells the allocator every block's size when it frees or resizes it,
+** so blocks need no header: the class follows from the size, and whether a
+** block is ours from its address (inside the reserved range or not). */
+#define GRAIN 16                 /* class c holds blocks of (c + 1) * GRAIN bytes */
+#define NCLASSES 32              /* up to 512 bytes */
+#define MAX_SMALL (GRAIN * NCLASSES)
+/* Address space reserved per VM; pages are only used once touched. Small
+** blocks past it come from the C library like large ones. */
+#define RESERVE ((size_t)4 << 30)
+
+#if defined(__SANITIZE_ADDRESS__)
+static const bool enabled = false;
+#else
+static const bool enabled = true;
+#endif
+
+typedef struct free_block {
+  struct free_block *next;
+} free_block;
+
+typedef struct vm_heap {
+  char *base, *top, *end;        /* the range; top: first byte never handed out */
+  free_block *free[NCLASSES];
+  lua_Alloc next_alloc;          /* the allocator L had, for blocks not ours */
+  void *next_ud;
+} vm_heap;
+
+static int class_of(size_t size) {
+  return (int)((size - 1) / GRAIN);
+}
+
+static bool owns(const vm_heap *h, const void *p) {
+  return (uintptr_t)p - (uintptr_t)h->base < (uintptr_t)(h->end - h->base);
+}
+
+static void *small_alloc(vm_heap *h, size_t size) {
+  int c = class_of(size);
+  free_block *b = h->free[c];
+  if (b) {
+    h->free[c] = b->next;
+    return b;
+  }
+  size_t bytes = (size_t)(c + 1) * GRAIN;
+  if ((size_t)(h->end - h->top) < bytes) return NULL;
+  void *p = h->top;
+  h->top += bytes;
+  return p;
+}
+
+static void small_free(vm_heap *h, void *p, size_t size) {
+  free_block *b = p;
+  int c = class_of(size);
+  b->next = h->free[c];
+  h->free[c] = b;
+}
+
+/* lua_Alloc (see the manual, lua_Alloc): osize is the block's size when p
+** is not NULL. A shrink must not fail. */
+static void *vm_alloc(void *ud, void *p, size_t osize, size_t nsize) {
+  vm_heap *h = ud;
+  bool ours = p != NULL && owns(h, p);
+  if (p != NULL && !ours) {      /* a C library block: it stays there */
+    if (nsize == 0 || nsize > MAX_SMALL) return h->next_alloc(h->next_ud, p, osize, nsize);
+    void *q = small_alloc(h, nsize);
+    if (!q) return h->next_alloc(h->next_ud, p, osize, nsize);
+    memcpy(q, p, nsize < osize ? nsize : osize);
+    h->next_alloc(h->next_ud, p, osize, 0);
+    return q;
+  }
+  if (nsize == 0) {
+    if (ours) small_free(h, p, osize);
+    return NULL;
+  }
+  if (p == NULL) {
+    if (nsize <= MAX_SMALL) {
+      void *q = small_alloc(h, nsize);
+      if (q) return q;
+    }
+    return h->next_alloc(h->next_ud, NULL, 0, nsize);
+  }
+  /* resizing one of ours */
+  if (nsize <= MAX_SMALL && class_of(nsize) == class_of(osize)) return p;
+  void *q = nsize <= MAX_SMALL ? small_alloc(h, nsize) : NULL;
+  if (!q) q = h->next_alloc(h->next_ud, NULL, 0, nsize);
+  if (!q) return nsize < osize ? p : NULL;   /* shrinking: keep the block */
+  memcpy(q, p, nsize < osize ? nsize : osize);
+  small_free(h, p, osize);
+  return q;
+}
+
+void vmalloc_install(lua_State *L) {
+  if (!enabled) return;
+  vm_heap *h = calloc(1, sizeof *h);
+  if (!h) return;
+  void *base = mmap(NULL, RESERVE, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (base == MAP_FAILED) {
+    free(h);
+    return;
+  }
+  h->base = h->top = base;
+  h->end = h->base + RESERVE;
+  h->next_alloc = lua_getallocf(L, &h->next_ud);
+  lua_setallocf(L, vm_alloc, h);
+}
