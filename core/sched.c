@@ -19,10 +19,11 @@
 /* Check the shared queues before local work every this many tasks, so that
 ** neither a ping-pong pair in runnext nor a busy FIFO starves them (Go: 61). */
 #define FAIRNESS_TICKS 61
-/* An idle worker watches for work SPIN_CHECKS times, one CPU pause apart
-** (tens of microseconds in all, no system call: a sched_yield or a park and
-** wake-up costs far more on virtual machines), before it parks. The check
-** reads a few shared words only; a full search runs when it sees work. */
+/* A worker that just ran something watches for work SPIN_CHECKS times, one
+** CPU pause apart (tens of microseconds in all, no system call: a sched_yield
+** or a park and wake-up costs far more on virtual machines), before it
+** parks. The check reads a few shared words only; a full search runs when it
+** sees work. */
 #define SPIN_CHECKS 2000
 /* New work is left to the worker it was queued for while that worker keeps
 ** coming back for it: another worker takes it only once the owner has not
@@ -55,6 +56,7 @@ struct sched_worker {
   void *vm;
   uv_loop_t loop;
   uv_async_t wakeup;            /* the only cross-thread call into the loop */
+  uv_timer_t patience;          /* owner only: ends a park to look at others' new work */
   runq newq;                    /* new tasks: owner puts, anyone steals */
   atomic_ulong newq_polls;      /* bumped by the owner each time it reads newq */
   poll_watch *watch;            /* owner only: per victim, what it saw */
@@ -343,13 +345,25 @@ static sched_task *find_work(sched_worker *w) {
   return list_pop(&w->yielded);
 }
 
-/* Could a parking worker find something? Reads only shared state. */
-static bool work_visible(sched_worker *w) {
+/* Work w may take at once: its own, or the global queue's as its home.
+** These read only shared state (for idle checks). */
+static bool work_for_now(sched_worker *w) {
   if (atomic_load(&w->inbox_ready)) return true;
+  if (runq_size(&w->newq) > 0) return true;
+  return atomic_load(&S.global_count) > 0 &&
+         atomic_load_explicit(&S.global_home, memory_order_relaxed) == w->index;
+}
+
+/* New work queued for others, which w takes if they leave it PATIENCE_NS. */
+static bool work_for_later(sched_worker *w) {
   if (atomic_load(&S.global_count) > 0) return true;
   for (int i = 0; i < S.nworkers; i++)
-    if (runq_size(&S.workers[i].newq) > 0) return true;
+    if (&S.workers[i] != w && runq_size(&S.workers[i].newq) > 0) return true;
   return false;
+}
+
+static bool work_visible(sched_worker *w) {
+  return work_for_now(w) || work_for_later(w);
 }
 
 /* ---- waking workers ---- */
@@ -546,13 +560,25 @@ static void run_task(sched_worker *w, sched_task *t) {
   }
 }
 
+static void on_patience(uv_timer_t *timer) {
+  (void)timer;  /* the loop returning is all we need */
+}
+
+/* Sleeps until kicked. While others have new work queued, sleeps only until
+** it may be taken (their owners may start it first): no spinning for it. */
 static void park(sched_worker *w) {
   atomic_store(&w->parked, true);
-  if (work_visible(w) || atomic_load(&w->request)) {
+  if (work_for_now(w) || atomic_load(&w->request)) {
     atomic_store(&w->parked, false);
     return;
   }
+  bool later = work_for_later(w);
+  if (later) {
+    uv_update_time(&w->loop);
+    uv_timer_start(&w->patience, on_patience, PATIENCE_NS / 1000000 + 1, 0);
+  }
   uv_run(&w->loop, UV_RUN_ONCE);
+  if (later) uv_timer_stop(&w->patience);
   atomic_store(&w->parked, false);
 }
 
@@ -560,16 +586,25 @@ static void *worker_main(void *arg) {
   sched_worker *w = arg;
   tls_worker = w;
   w->vm = S.hooks.worker_start(w, w->index);
+  /* Spin only after running something: then a wake-up for the goroutines
+  ** just parked is likely soon. Woken from a park with nothing to do (say,
+  ** for new work its owner then started), go back to sleep at once. */
+  bool spin = false;
   for (;;) {
     serve_request(w);
     sched_task *t = find_work(w);
-    for (int spin = 0; !t && spin < SPIN_CHECKS; spin++) {
+    for (int i = 0; !t && spin && i < SPIN_CHECKS; i++) {
       cpu_pause(1);
       if (work_visible(w) || atomic_load_explicit(&w->request, memory_order_relaxed))
         t = find_work(w);
     }
-    if (t) run_task(w, t);
-    else park(w);
+    if (t) {
+      run_task(w, t);
+      spin = true;
+    } else {
+      park(w);
+      spin = false;
+    }
   }
   return NULL;
 }
@@ -645,7 +680,8 @@ static void start_workers(void) {
       runq_init(&w->newq);
       pthread_mutex_init(&w->inbox_mu, NULL);
       if (uv_loop_init(&w->loop) != 0 ||
-          uv_async_init(&w->loop, &w->wakeup, on_wakeup) != 0)
+          uv_async_init(&w->loop, &w->wakeup, on_wakeup) != 0 ||
+          uv_timer_init(&w->loop, &w->patience) != 0)
         abort();
     }
     for (int i = 0; i < S.nworkers; i++) {
