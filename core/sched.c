@@ -19,6 +19,8 @@
 /* Check the shared queues before local work every this many tasks, so that
 ** neither a ping-pong pair in runnext nor a busy FIFO starves them (Go: 61). */
 #define FAIRNESS_TICKS 61
+/* See find_work: how many fairness ticks may pass a yielded task by. */
+#define YIELD_SKIPS_MAX 1024
 /* A worker that just ran something watches for work SPIN_CHECKS times, one
 ** CPU pause apart (tens of microseconds in all, no system call: a sched_yield
 ** or a park and wake-up costs far more on virtual machines), before it
@@ -70,6 +72,7 @@ struct sched_worker {
   int busy;                     /* owner only: its busy tasks (see sched_task.busy) */
   atomic_int load;              /* busy, published for the other workers */
   unsigned tick;                /* owner only */
+  unsigned yield_skips;         /* owner only: ticks that passed yielded tasks by */
   unsigned rand;                /* owner only: victim choice */
   pthread_mutex_t inbox_mu;     /* guards inbox */
   task_list inbox;              /* wake-ups from other threads */
@@ -320,12 +323,23 @@ static sched_task *find_work(sched_worker *w) {
   sched_task *t;
   if (++w->tick % FAIRNESS_TICKS == 0) {
     inbox_drain(w);
-    if ((t = list_pop(&w->yielded)) != NULL) return t;
-    /* New work too, before local: a worker kept busy by goroutines that
-    ** wake each other still starts its new ones within PATIENCE_NS. */
+    /* A task that gave way (a spawning loop's time slice ran out, say) lets
+    ** queued new work go first, as in Go, where it waits behind the global
+    ** queue: else a spawner outruns its goroutines by thousands. It is
+    ** passed by at most YIELD_SKIPS_MAX ticks in a row. */
+    if (w->yielded.head && ++w->yield_skips > YIELD_SKIPS_MAX) {
+      w->yield_skips = 0;
+      return list_pop(&w->yielded);
+    }
+    /* New work before local: a worker kept busy by goroutines that wake
+    ** each other still starts its new ones within PATIENCE_NS. */
     if (room_for_new(w)) {
       if ((t = global_get(w)) != NULL) return t;
       if ((t = newq_get(w)) != NULL) return t;
+    }
+    if ((t = list_pop(&w->yielded)) != NULL) {
+      w->yield_skips = 0;
+      return t;
     }
   }
   if ((t = w->runnext) != NULL) {
@@ -342,7 +356,8 @@ static sched_task *find_work(sched_worker *w) {
   }
   /* Last: tasks that yielded let everything else go first, as Go's Gosched
   ** puts them behind the global queue; the fairness tick bounds the wait. */
-  return list_pop(&w->yielded);
+  if ((t = list_pop(&w->yielded)) != NULL) w->yield_skips = 0;
+  return t;
 }
 
 /* Work w may take at once: its own, or the global queue's as its home.

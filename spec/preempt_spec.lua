@@ -252,6 +252,48 @@ describe("preemption (LUGO_WORKERS=1)", function()
     ]])
     assert.are.equal("7,a,3,true,true,1,nil,3", f.r, out)
   end)
+
+  it("runs a spawning loop's goroutines as it spawns, and a spinner too", function()
+    -- A goroutine that only spawns is preempted like a spinner; the
+    -- goroutines it queued then run before it resumes, so they do not pile
+    -- up by the hundred thousand, and a spinning goroutine still gets turns.
+    local f, out = child1([[
+      local lugo = require "lugo"
+      local result = lugo.chan(2)
+      local counted = lugo.chan(1)             -- how many tiny goroutines ran
+      counted:send(0)
+      local function tick(counted) counted:send(counted:recv() + 1) end
+      lugo.go(function()                       -- the spawner
+        local t0, n, backlog_max = lugo.now(), 0, 0
+        while lugo.now() - t0 < 1 or n < 1000 do
+          lugo.go(tick, counted)
+          n = n + 1
+          if n % 1000 == 0 then
+            local done = counted:recv()
+            counted:send(done)
+            if n - done > backlog_max then backlog_max = n - done end
+          end
+        end
+        result:send({ "spawner", n, backlog_max })
+      end)
+      lugo.go(function()                       -- the spinner
+        local t0, n = lugo.now(), 0
+        while lugo.now() - t0 < 1 do n = n + 1 end
+        result:send({ "spinner", n })
+      end)
+      for _ = 1, 2 do
+        local r = result:recv()
+        print(r[1] .. " " .. r[2])
+        if r[3] then print("backlog " .. r[3]) end
+      end
+    ]])
+    local spawned, backlog = num(f, "spawner", out), num(f, "backlog", out)
+    assert.is_true(spawned >= 1000, out)
+    assert.is_true(num(f, "spinner", out) > 0, out)
+    -- Not a timing bound: left undrained, the backlog is nearly all that was
+    -- spawned (thousands per 10 ms time slice, a hundred slices).
+    assert.is_true(backlog < spawned / 2, "backlog " .. backlog .. " of " .. spawned)
+  end)
 end)
 
 describe("preemption never shows through", function()
