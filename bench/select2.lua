@@ -1,9 +1,8 @@
 -- select2: one goroutine selects over two unbuffered channels, each fed by
 -- its own producer; N values in all, N/2 from each.
--- Usage: lugo select2.lua [values]   (default 1,000,000, even; the issue asked
--- for 2,000,000, reduced so that bench/compare fits in 10 minutes)
+-- Usage: lugo select2.lua [values]   (default 2,000,000, even)
 local lugo = require "lugo"
-local N = math.tointeger(tonumber(arg and arg[1])) or 1000000
+local N = math.tointeger(tonumber(arg and arg[1])) or 2000000
 assert(N % 2 == 0, "values must be even")
 
 local a, b = lugo.chan(), lugo.chan()

@@ -1,9 +1,8 @@
 -- spawn: N goroutines that each call wg:done(), then wait for all of them.
 -- The spawning loop runs inside a goroutine (on a worker), as in the Go twin.
--- Usage: lugo spawn.lua [goroutines]   (default 250,000; the issue asked for 1,000,000,
--- reduced so that bench/compare fits in 10 minutes: see README.md)
+-- Usage: lugo spawn.lua [goroutines]   (default 1,000,000)
 local lugo = require "lugo"
-local N = math.tointeger(tonumber(arg and arg[1])) or 250000
+local N = math.tointeger(tonumber(arg and arg[1])) or 1000000
 
 local done = lugo.chan(1)
 

@@ -1,6 +1,6 @@
 // select2: one goroutine selects over two unbuffered channels, each fed by
 // its own producer; N values in all, N/2 from each.
-// Usage: select2 [values]   (default 1,000,000, even; reduced from 2,000,000 as lugo's is)
+// Usage: select2 [values]   (default 2,000,000, even)
 package main
 
 import (
@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	n := arg(1, 1000000)
+	n := arg(1, 2000000)
 	if n%2 != 0 {
 		fmt.Fprintln(os.Stderr, "select2: values must be even")
 		os.Exit(1)

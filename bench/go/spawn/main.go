@@ -1,6 +1,6 @@
 // spawn: N goroutines that each call wg.Done(), then wait for all of them.
 // The spawning loop runs in a goroutine, as lugo's does.
-// Usage: spawn [goroutines]   (default 250,000; reduced from 1,000,000 as lugo's is)
+// Usage: spawn [goroutines]   (default 1,000,000)
 package main
 
 import (
@@ -13,7 +13,7 @@ import (
 )
 
 func main() {
-	n := arg(1, 250000)
+	n := arg(1, 1000000)
 	done := make(chan int, 1)
 
 	t0 := time.Now()
