@@ -457,6 +457,9 @@ void sched_each_blocked_thread(void (*fn)(sched_thread_task *t, void *arg), void
 /* ---- running functions on workers ---- */
 
 static void serve_request(sched_worker *w) {
+  /* A plain load first: this runs at every task switch, and an exchange
+  ** would write the line each time. */
+  if (!atomic_load_explicit(&w->request, memory_order_relaxed)) return;
   worker_request *r = atomic_exchange(&w->request, NULL);
   if (!r) return;
   r->fn(w, w->vm, r->arg);
