@@ -18,7 +18,7 @@
 ** takes BATCH at a time, so the shared lock is taken once per BATCH blocks. */
 #define BATCH 32
 /* The shared list keeps at most this many bytes per class; beyond that,
-** blocks go back to malloc (a burst of a million goroutines is not kept). */
+** blocks go back to malloc, so a burst does not keep its peak for ever. */
 #define SHARED_MAX_BYTES (64u << 20)
 
 /* AddressSanitizer must see every free, or it cannot catch a use after one. */
