@@ -78,6 +78,7 @@ struct sched_worker {
   task_list inbox;              /* wake-ups from other threads */
   atomic_bool inbox_ready;      /* inbox may be non-empty: cheap read first */
   atomic_bool parked;           /* in or entering uv_run to sleep */
+  atomic_bool watching;         /* parked with its patience timer set */
   struct worker_request *_Atomic request;  /* sched_each_worker's call */
 };
 
@@ -396,6 +397,9 @@ static void wake_one_idle(sched_worker *self) {
   int first = self ? 0 : atomic_load_explicit(&S.global_home, memory_order_relaxed);
   for (int i = 0; i < S.nworkers; i++) {
     sched_worker *w = &S.workers[(first + i) % S.nworkers];
+    /* One that watches others' new work wakes by itself when it may take
+    ** some: kicking it for each new goroutine would cost a system call. */
+    if (self && atomic_load_explicit(&w->watching, memory_order_relaxed)) continue;
     if (w != self && atomic_load(&w->parked) && atomic_exchange(&w->parked, false)) {
       uv_async_send(&w->wakeup);
       return;
@@ -594,9 +598,13 @@ static void park(sched_worker *w) {
   if (later) {
     uv_update_time(&w->loop);
     uv_timer_start(&w->patience, on_patience, PATIENCE_NS / 1000000 + 1, 0);
+    atomic_store_explicit(&w->watching, true, memory_order_relaxed);
   }
   uv_run(&w->loop, UV_RUN_ONCE);
-  if (later) uv_timer_stop(&w->patience);
+  if (later) {
+    atomic_store_explicit(&w->watching, false, memory_order_relaxed);
+    uv_timer_stop(&w->patience);
+  }
   atomic_store(&w->parked, false);
 }
 
