@@ -19,7 +19,7 @@
 #define BATCH 32
 /* The shared list keeps at most this many bytes per class; beyond that,
 ** blocks go back to malloc, so a burst does not keep its peak for ever. */
-#define SHARED_MAX_BYTES (64u << 20)
+#define SHARED_MAX_BYTES (16u << 20)
 
 /* AddressSanitizer must see every free, or it cannot catch a use after one. */
 #if defined(__SANITIZE_ADDRESS__)

@@ -306,15 +306,17 @@ static sched_task *newq_get(sched_worker *w) {
 
 /* May w start a new task now? A started task never leaves its worker, so
 ** new ones should start where there is least to do: not on w while it has
-** more busy tasks (ones that compute rather than wait) than another worker.
-** Tasks that mostly wait do not count: goroutines that talk are better off
-** together on one worker, where a message needs no wake-up across threads. */
+** more busy tasks (ones that compute rather than wait) than another worker
+** that keeps up with its own new work. Tasks that mostly wait do not count:
+** goroutines that talk are better off together on one worker, where a
+** message needs no wake-up across threads. */
 static bool room_for_new(sched_worker *w) {
   int mine = w->busy;
   if (mine == 0) return true;
   for (int i = 0; i < S.nworkers; i++) {
     sched_worker *other = &S.workers[i];
-    if (other != w && atomic_load_explicit(&other->load, memory_order_relaxed) < mine)
+    if (other != w && atomic_load_explicit(&other->load, memory_order_relaxed) < mine &&
+        runq_size(&other->newq) == 0)
       return false;
   }
   return true;
