@@ -1,8 +1,7 @@
 /* pool.h: memory for blocks that one thread allocates and another frees
-** (goroutine records, encoded messages). Per-thread caches, refilled and
-** drained in batches through a shared list: no malloc lock is taken per
-** block, and no block crosses glibc arenas (which costs futex waits and page
-** faults when a spawner and a worker trade thousands of blocks). */
+** (goroutine records, encoded messages), recycled through per-thread caches
+** and a shared list of batches. glibc would lock the allocating thread's
+** arena for each such free (futex waits, page faults, seen with perf). */
 #ifndef LUGO_POOL_H
 #define LUGO_POOL_H
 
