@@ -19,8 +19,9 @@
 /* Check the shared queues before local work every this many tasks, so that
 ** neither a ping-pong pair in runnext nor a busy FIFO starves them (Go: 61). */
 #define FAIRNESS_TICKS 61
-/* See find_work: how many fairness ticks may pass a yielded task by. */
-#define YIELD_SKIPS_MAX 1024
+/* See find_work: how long queued new work may pass a yielded task by (five
+** time slices; at two, two busy goroutines took turns and starved it). */
+#define YIELD_WAIT_MAX_NS 50000000
 /* A worker that just ran something watches for work SPIN_CHECKS times, one
 ** CPU pause apart (tens of microseconds in all, no system call: a sched_yield
 ** or a park and wake-up costs far more on virtual machines), before it
@@ -72,7 +73,6 @@ struct sched_worker {
   int busy;                     /* owner only: its busy tasks (see sched_task.busy) */
   atomic_int load;              /* busy, published for the other workers */
   unsigned tick;                /* owner only */
-  unsigned yield_skips;         /* owner only: ticks that passed yielded tasks by */
   unsigned rand;                /* owner only: victim choice */
   pthread_mutex_t inbox_mu;     /* guards inbox */
   task_list inbox;              /* wake-ups from other threads */
@@ -328,22 +328,17 @@ static sched_task *find_work(sched_worker *w) {
     inbox_drain(w);
     /* A task that gave way (a spawning loop's time slice ran out, say) lets
     ** queued new work go first, as in Go, where it waits behind the global
-    ** queue: else a spawner outruns its goroutines by thousands. It is
-    ** passed by at most YIELD_SKIPS_MAX ticks in a row. */
-    if (w->yielded.head && ++w->yield_skips > YIELD_SKIPS_MAX) {
-      w->yield_skips = 0;
+    ** queue: else a spawner outruns its goroutines by thousands. New work
+    ** passes it by for YIELD_WAIT_MAX_NS at most. */
+    if (w->yielded.head && now_ns() - w->yielded.head->yielded_ns >= YIELD_WAIT_MAX_NS)
       return list_pop(&w->yielded);
-    }
     /* New work before local: a worker kept busy by goroutines that wake
     ** each other still starts its new ones within PATIENCE_NS. */
     if (room_for_new(w)) {
       if ((t = global_get(w)) != NULL) return t;
       if ((t = newq_get(w)) != NULL) return t;
     }
-    if ((t = list_pop(&w->yielded)) != NULL) {
-      w->yield_skips = 0;
-      return t;
-    }
+    if ((t = list_pop(&w->yielded)) != NULL) return t;
   }
   if ((t = w->runnext) != NULL) {
     w->runnext = NULL;
@@ -359,8 +354,7 @@ static sched_task *find_work(sched_worker *w) {
   }
   /* Last: tasks that yielded let everything else go first, as Go's Gosched
   ** puts them behind the global queue; the fairness tick bounds the wait. */
-  if ((t = list_pop(&w->yielded)) != NULL) w->yield_skips = 0;
-  return t;
+  return list_pop(&w->yielded);
 }
 
 /* Work w may take at once: its own, or the global queue's as its home.
@@ -571,6 +565,7 @@ static void run_task(sched_worker *w, sched_task *t) {
       if (atomic_fetch_sub(&S.awake, 1) == 1) deadlock_found();
       break;
     case RUN_YIELDED:
+      t->yielded_ns = now_ns();
       list_push(&w->yielded, t);
       break;
     case RUN_PARKED:

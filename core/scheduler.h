@@ -31,6 +31,7 @@ struct sched_task {
   void (*unlock)(void *arg);
   void *unlock_arg;
   bool busy;                  /* owner only: last gave way still runnable */
+  unsigned long long yielded_ns;   /* owner only: when it last gave way */
 };
 
 /* A thread outside the runtime that waits in a lugo call. */
