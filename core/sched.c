@@ -50,7 +50,6 @@ typedef struct poll_watch {
 /* A FIFO of tasks linked through sched_task.next. */
 typedef struct task_list {
   sched_task *head, *tail;
-  int count;
 } task_list;
 
 struct sched_worker {
@@ -126,13 +125,11 @@ static void list_push(task_list *l, sched_task *t) {
   t->next = NULL;
   if (l->tail) l->tail->next = t; else l->head = t;
   l->tail = t;
-  l->count++;
 }
 
 static sched_task *list_pop(task_list *l) {
   sched_task *t = l->head;
   if (t) {
-    l->count--;
     l->head = t->next;
     if (!l->head) l->tail = NULL;
     t->next = NULL;
@@ -144,9 +141,7 @@ static void list_append(task_list *dst, task_list *src) {
   if (!src->head) return;
   if (dst->tail) dst->tail->next = src->head; else dst->head = src->head;
   dst->tail = src->tail;
-  dst->count += src->count;
   src->head = src->tail = NULL;
-  src->count = 0;
 }
 
 /* ---- configuration ---- */
@@ -209,7 +204,6 @@ static void list_push_front(task_list *l, sched_task *t) {
   t->next = l->head;
   l->head = t;
   if (!l->tail) l->tail = t;
-  l->count++;
 }
 
 static uint64_t now_ns(void) {
