@@ -865,33 +865,21 @@ describe("hand-off and order", function()
     assert.are.equal(3, c:recv())
   end)
 
-  it("keeps the order of many values from one sender (unbuffered)", function()
-    local c = lugo.chan()
-    lugo.go(function()
-      for i = 1, 2000 do c:send(i) end
-      c:close()
+  for _, case in ipairs({ { "unbuffered", 0 }, { "buffered", 7 } }) do
+    it("keeps the order of many values from one sender (" .. case[1] .. ")", function()
+      local c = lugo.chan(case[2])
+      lugo.go(function()
+        for i = 1, 2000 do c:send(i) end
+        c:close()
+      end)
+      local expect = 1
+      for v in c:range() do
+        assert.are.equal(expect, v)
+        expect = expect + 1
+      end
+      assert.are.equal(2001, expect)
     end)
-    local expect = 1
-    for v in c:range() do
-      assert.are.equal(expect, v)
-      expect = expect + 1
-    end
-    assert.are.equal(2001, expect)
-  end)
-
-  it("keeps the order of many values from one sender (buffered)", function()
-    local c = lugo.chan(7)
-    lugo.go(function()
-      for i = 1, 2000 do c:send(i) end
-      c:close()
-    end)
-    local expect = 1
-    for v in c:range() do
-      assert.are.equal(expect, v)
-      expect = expect + 1
-    end
-    assert.are.equal(2001, expect)
-  end)
+  end
 
   it("keeps each sender's order when several send on one channel", function()
     local c = lugo.chan(3)
