@@ -23,14 +23,28 @@ typedef enum yield_reason {
   YIELD_PARK         /* a blocking call queued a waiter */
 } yield_reason;
 
+/* What lugo.run's caller and the goroutine it runs share: the outcome.
+** Freed by whichever of the two lets go of it last (refs). */
+typedef struct run_join {
+  pthread_mutex_t mu;
+  atomic_int refs;
+  bool done;                 /* guarded by mu: error or results are set */
+  sched_task *waiting;       /* guarded by mu: the parked caller, or NULL */
+  char *error;               /* the goroutine's error and traceback, or NULL */
+  codec_msg results;         /* else its results */
+} run_join;
+
 typedef struct goroutine {
   sched_task task;           /* first: the scheduler sees only this */
   long id;
-  long parent;
+  long parent;               /* 0 for the main goroutine */
   /* Where lugo.go was called, formatted only when printed (created_at). */
   char created_src[LUA_IDSIZE];   /* short source */
   int created_line;               /* 0: unknown */
   codec_msg start;           /* fn and its arguments until started */
+  lua_CFunction body;        /* or, for the main goroutine, this C body */
+  void *body_arg;            /* called as body(body_arg) */
+  run_join *join;            /* lugo.run's caller waits here, or NULL */
   struct shared_str *path, *cpath;   /* creator's package.path and cpath */
   lua_State *co;             /* the coroutine, once started (owner's VM) */
   int co_ref, env_ref;       /* registry anchors in the owner's VM */
@@ -51,6 +65,13 @@ static char park_sentinel;
 
 static atomic_long next_id = 2;        /* 1 is the main goroutine */
 static atomic_flag panicking = ATOMIC_FLAG_INIT;
+/* The main goroutine is goroutine 1 (the lugo command), rather than the
+** thread outside the runtime that loaded lugo (stock lua5.4, a host). */
+static atomic_bool main_is_goroutine;
+/* The Lua state of the main goroutine's coroutine (gor_run_main's L): used
+** only by the thread that runs goroutine 1, while it runs it or stands
+** between tasks (its own thread waits meanwhile). */
+static lua_State *main_state;
 
 static goroutine *running(void) {
   return (goroutine *)sched_running();
@@ -91,11 +112,11 @@ void gor_exit_on_deadlock(void) {
   atomic_store(&exit_on_deadlock, true);
 }
 
-/* Prints the deadlock report (main's wait first) and ends the process. */
+/* Prints the deadlock report (the caller's wait first, if it is the main
+** goroutine waiting outside the runtime; reason NULL: the caller is the
+** lugo command's thread, waiting for goroutine 1) and ends the process. */
 static void report_deadlock(lua_State *L, const char *reason) {
-  char state[64];
-  snprintf(state, sizeof state, "%s", reason);
-  gor_push_dump(L, state);
+  gor_push_dump(L, reason);
   fflush(stdout);
   fprintf(stderr, "%s\n\n%s", deadlock_msg, lua_tostring(L, -1));
   fflush(stderr);
@@ -315,7 +336,10 @@ void *gor_scratch(size_t size) {
   return g->scratch;
 }
 
+static void join_release(run_join *j);
+
 static void gor_free(goroutine *g) {
+  if (g->join) join_release(g->join);
   codec_free(&g->start);
   free(g->scratch);
   shared_release(g->path);
@@ -348,8 +372,13 @@ static const char *created_at(const goroutine *g, char *buf, size_t size) {
   return buf;
 }
 
-int gor_l_go(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TFUNCTION);
+/* A new goroutine record running the function at stack index 1 with the
+** arguments above it (all copied now: may raise), not yet spawned. */
+static goroutine *new_goroutine(lua_State *L, const char *who) {
+  if (lua_type(L, 1) != LUA_TFUNCTION)
+    /* Not luaL_checktype: through pcall it would name 'lugo.go'. */
+    luaL_error(L, "bad argument #1 to '%s' (function expected, got %s)",
+               strchr(who, '.') + 1, luaL_typename(L, 1));
   int n = lua_gettop(L);
   goroutine *self = running();
   codec_msg start;
@@ -361,29 +390,143 @@ int gor_l_go(lua_State *L) {
   goroutine *g = pool_zalloc(sizeof *g);
   if (!g) {
     codec_free(&start);
-    return luaL_error(L, "lugo.go: out of memory");
+    luaL_error(L, "%s: out of memory", who);
+    return NULL;
   }
   g->start = start;
   where_called(L, g);
-  /* A goroutine runs in its worker's VM: L is of that VM. */
-  take_paths(L, self ? vm_of(L) : NULL, g);
+  /* A goroutine runs in its worker's VM: L is of that VM (but for the
+  ** main goroutine's, see prepare_main). */
+  take_paths(L, self && !self->body ? vm_of(L) : NULL, g);
   g->task.kind = TASK_GOROUTINE;
   g->id = atomic_fetch_add(&next_id, 1);
   g->parent = self ? self->id : 1;
+  return g;
+}
+
+int gor_l_go(lua_State *L) {
+  goroutine *g = new_goroutine(L, "lugo.go");
   long id = g->id;
   sched_spawn(&g->task);      /* g may run, and finish, from here on */
   lua_pushinteger(L, id);
   return 1;
 }
 
+/* ---- lugo.run ---- */
+
+static run_join *join_new(void) {
+  run_join *j = calloc(1, sizeof *j);
+  if (!j) return NULL;
+  pthread_mutex_init(&j->mu, NULL);
+  atomic_init(&j->refs, 2);   /* the caller's and the goroutine's */
+  return j;
+}
+
+static void join_release(run_join *j) {
+  if (atomic_fetch_sub(&j->refs, 1) != 1) return;
+  pthread_mutex_destroy(&j->mu);
+  codec_free(&j->results);
+  free(j->error);
+  free(j);
+}
+
+static void join_unlock(void *j) {
+  pthread_mutex_unlock(&((run_join *)j)->mu);
+}
+
+/* The outcome is in: wake the caller if it parked. Before the goroutine's
+** RUN_DONE, so that the deadlock count never passes through zero. */
+static void join_finish(run_join *j) {
+  pthread_mutex_lock(&j->mu);
+  j->done = true;
+  sched_task *waiting = j->waiting;
+  j->waiting = NULL;
+  if (waiting) sched_unblocked(waiting);
+  pthread_mutex_unlock(&j->mu);
+  if (waiting) sched_wake(waiting);
+}
+
+/* Gives up the wait of a caller outside the runtime (a deadlock): true if
+** it was still waiting. The caller's reference goes with it. */
+static bool join_cancel(void *obj, waiter *w) {
+  run_join *j = obj;
+  pthread_mutex_lock(&j->mu);
+  bool waiting = j->waiting == w->task;
+  if (waiting) {
+    j->waiting = NULL;
+    sched_unblocked(w->task);
+  }
+  pthread_mutex_unlock(&j->mu);
+  if (waiting) join_release(j);
+  return waiting;
+}
+
+static const park_ops run_ops = {"lugo.run", join_unlock, join_cancel};
+
+/* Pushes the goroutine's results, or raises its error, in the caller. */
+static int run_done(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  lugo_op *op = (lugo_op *)ctx;
+  run_join *j = op->w.elem;
+  op->w.elem = NULL;
+  if (j->error) {
+    lua_pushstring(L, j->error);
+    join_release(j);
+    return lua_error(L);
+  }
+  gor_push_env(L);
+  int env = lua_gettop(L);
+  int n = codec_decode_owned(L, &j->results, env);   /* may raise */
+  lua_remove(L, env);
+  join_release(j);
+  return n;
+}
+
+int gor_l_run(lua_State *L) {
+  outside_op storage;
+  lugo_op *op = op_begin(L, &storage);   /* may raise: cannot block here */
+  goroutine *g = new_goroutine(L, "lugo.run");
+  run_join *j = join_new();
+  if (!j) {
+    gor_free(g);
+    return luaL_error(L, "lugo.run: out of memory");
+  }
+  g->join = j;
+  op->w.elem = j;   /* the join travels in the op, for run_done */
+  sched_spawn(&g->task);
+  pthread_mutex_lock(&j->mu);
+  if (j->done) {
+    pthread_mutex_unlock(&j->mu);
+    return run_done(L, LUA_OK, (lua_KContext)op);
+  }
+  op->w.task = op->task;     /* join_cancel knows the caller by it */
+  j->waiting = op->task;
+  sched_blocked(op->task);
+  return op_park(L, op, &run_ops, j, run_done);
+}
+
 /* ---- worker VMs ---- */
 
-/* Body of every goroutine's coroutine: decode fn and args, call fn. */
+/* After fn of a lugo.run goroutine returned: copies its results (above the
+** env at index 1) for the caller; a value that cannot cross raises here. */
+static int entry_results(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  goroutine *g = (goroutine *)ctx;
+  codec_encode(L, 2, lua_gettop(L) - 1, 1, "result #%d", &g->join->results);
+  return 0;
+}
+
+/* Body of every goroutine's coroutine but the main one: decode fn and
+** args, call fn. */
 static int gor_entry(lua_State *L) {
   goroutine *g = lua_touserdata(L, 1);
   lua_settop(L, 0);
   lua_rawgeti(L, LUA_REGISTRYINDEX, g->env_ref);
   int n = codec_decode_owned(L, &g->start, 1);
+  if (g->join) {
+    lua_callk(L, n - 1, LUA_MULTRET, (lua_KContext)g, entry_results);
+    return entry_results(L, LUA_OK, (lua_KContext)g);
+  }
   lua_callk(L, n - 1, 0, 0, op_done_nothing);   /* env stays below fn */
   return 0;
 }
@@ -460,9 +603,34 @@ static void apply_path(lua_State *L, vm_state *vm, int which, shared_str *value)
   lua_setfield(L, -2, path_fields[which]);
 }
 
+/* Links g into the started goroutines of the VM L, for dumps. */
+static void link_started(lua_State *L, goroutine *g) {
+  vm_state *vm = vm_of(L);
+  g->next = vm->started;
+  if (g->next) g->next->prev = g;
+  vm->started = g;
+}
+
+/* The main goroutine's coroutine lives in main_state (the lugo command's
+** own Lua state, see gor_run_main), not in its worker's VM; its globals are
+** that state's. Its body is the coroutine's function, so that its
+** traceback ends in one C frame, as lua.c's main chunk does. */
+static void prepare_main(lua_State *L, goroutine *g) {
+  g->co = lua_newthread(main_state);
+  g->co_ref = luaL_ref(main_state, LUA_REGISTRYINDEX);
+  g->env_ref = LUA_RIDX_GLOBALS;
+  link_started(L, g);
+  lua_pushcfunction(g->co, g->body);
+  lua_pushlightuserdata(g->co, g->body_arg);
+}
+
 static void gor_prepare(lua_State *L, goroutine *g, sched_worker *w) {
   vm_state *vm = vm_of(L);
   g->task.owner = w;
+  if (g->body) {
+    prepare_main(L, g);
+    return;
+  }
   if (g->path || g->cpath) {
     if (push_package(L, vm)) {
       apply_path(L, vm, 0, g->path);
@@ -475,25 +643,36 @@ static void gor_prepare(lua_State *L, goroutine *g, sched_worker *w) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, vm->env_meta_ref);
   lua_setmetatable(L, -2);
   lua_rawseti(L, LUA_REGISTRYINDEX, g->env_ref);
-  g->next = vm->started;
-  if (g->next) g->next->prev = g;
-  vm->started = g;
+  link_started(L, g);
   lua_pushcfunction(g->co, gor_entry);
   lua_pushlightuserdata(g->co, g);
 }
 
+/* Pushes on L the traceback of g's coroutine (stopped) with msg first: built
+** in the coroutine's own state, which for the main goroutine is not L's. */
+static const char *push_traceback(lua_State *L, goroutine *g, const char *msg) {
+  lua_State *home = g->body ? main_state : L;
+  luaL_traceback(home, g->co, msg, 0);
+  if (home != L) {
+    lua_pushstring(L, lua_tostring(home, -1));
+    lua_pop(home, 1);
+  }
+  return lua_tostring(L, -1);
+}
+
+/* The message of the error on top of co, as lua.c's msghandler words it. */
+static const char *error_message(lua_State *co) {
+  const char *msg = lua_tostring(co, -1);
+  if (msg) return msg;
+  if (luaL_callmeta(co, -1, "__tostring") && lua_type(co, -1) == LUA_TSTRING)
+    return lua_tostring(co, -1);
+  return lua_pushfstring(co, "(error object is a %s value)", luaL_typename(co, -1));
+}
+
 /* An uncaught error: print as Go does and end the process with status 2. */
 static void gor_panic(lua_State *L, goroutine *g) {
-  const char *msg = lua_tostring(g->co, -1);
-  if (!msg) {
-    if (luaL_callmeta(g->co, -1, "__tostring") && lua_type(g->co, -1) == LUA_TSTRING)
-      msg = lua_tostring(g->co, -1);
-    else
-      msg = lua_pushfstring(g->co, "(error object is a %s value)",
-                            luaL_typename(g->co, -1));
-  }
-  luaL_traceback(L, g->co, NULL, 0);
-  const char *tb = lua_tostring(L, -1);
+  const char *msg = error_message(g->co);
+  const char *tb = push_traceback(L, g, NULL);
   if (atomic_flag_test_and_set(&panicking)) {
     for (;;) pause();          /* another goroutine is already reporting */
   }
@@ -505,6 +684,15 @@ static void gor_panic(lua_State *L, goroutine *g) {
   _exit(2);
 }
 
+/* The error of a lugo.run goroutine goes to its caller: message, then the
+** goroutine's traceback. */
+static void give_error(lua_State *L, goroutine *g) {
+  push_traceback(L, g, error_message(g->co));
+  g->join->error = strdup(lua_tostring(L, -1));
+  lua_pop(L, 1);
+  if (!g->join->error) g->join->error = strdup("not enough memory");
+}
+
 static run_result gor_run(sched_worker *w, void *vm, sched_task *t) {
   lua_State *L = vm;
   goroutine *g = (goroutine *)t;
@@ -514,7 +702,7 @@ static run_result gor_run(sched_worker *w, void *vm, sched_task *t) {
     nargs = 1;
   }
   g->parked = false;
-  int status = lua_resume(g->co, L, nargs, &nres);
+  int status = lua_resume(g->co, g->body ? NULL : L, nargs, &nres);
   g->preempted = false;
   if (status == LUA_YIELD) {
     lua_pop(g->co, nres);
@@ -523,7 +711,11 @@ static run_result gor_run(sched_worker *w, void *vm, sched_task *t) {
     g->parked = (reason == YIELD_PARK);
     return g->parked ? RUN_PARKED : RUN_YIELDED;
   }
-  if (status != LUA_OK) gor_panic(L, g);
+  if (status != LUA_OK && !g->join) gor_panic(L, g);
+  if (g->join) {
+    if (status != LUA_OK) give_error(L, g);
+    join_finish(g->join);
+  }
   return RUN_DONE;
 }
 
@@ -534,7 +726,8 @@ static void gor_done(sched_worker *w, void *vm, sched_task *t) {
   vm_state *state = vm_of(L);
   if (g->prev) g->prev->next = g->next; else state->started = g->next;
   if (g->next) g->next->prev = g->prev;
-  pool_put(L, state, g);
+  if (g->body) luaL_unref(main_state, LUA_REGISTRYINDEX, g->co_ref);
+  else pool_put(L, state, g);
   gor_free(g);
 }
 
@@ -580,6 +773,20 @@ static int co_preempted(lua_State *L) {
   return 1;
 }
 
+/* Replaces coroutine.resume and wrap in L by lua/lugo/coroutine.lua's. */
+static void install_coroutine_wrappers(lua_State *L) {
+  if (luaL_loadbuffer(L, coroutine_lua, sizeof coroutine_lua - 1,
+                      "=lugo/coroutine.lua") != LUA_OK) {
+    fprintf(stderr, "lugo: %s\n", lua_tostring(L, -1));
+    abort();
+  }
+  lua_pushlightuserdata(L, &park_sentinel);
+  lua_pushcfunction(L, co_enter);
+  lua_pushcfunction(L, co_leave);
+  lua_pushcfunction(L, co_preempted);
+  lua_call(L, 4, 0);
+}
+
 static void *gor_worker_start(sched_worker *w, int index) {
   (void)w; (void)index;
   lua_State *L = luaL_newstate();
@@ -609,17 +816,56 @@ static void *gor_worker_start(sched_worker *w, int index) {
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
-  if (luaL_loadbuffer(L, coroutine_lua, sizeof coroutine_lua - 1,
-                      "=lugo/coroutine.lua") != LUA_OK) {
-    fprintf(stderr, "lugo: %s\n", lua_tostring(L, -1));
-    abort();
-  }
-  lua_pushlightuserdata(L, &park_sentinel);
-  lua_pushcfunction(L, co_enter);
-  lua_pushcfunction(L, co_leave);
-  lua_pushcfunction(L, co_preempted);
-  lua_call(L, 4, 0);
+  install_coroutine_wrappers(L);
   return L;
+}
+
+/* ---- the main goroutine ---- */
+
+void gor_run_main(lua_State *L, lua_CFunction body, void *arg) {
+  goroutine *g = pool_zalloc(sizeof *g);
+  run_join *j = join_new();
+  if (!g || !j) {
+    fprintf(stderr, "lugo: not enough memory\n");
+    exit(1);
+  }
+  g->body = body;
+  g->body_arg = arg;
+  g->join = j;
+  g->task.kind = TASK_GOROUTINE;
+  g->id = 1;
+  g->parent = 0;
+  main_state = L;
+  install_coroutine_wrappers(L);
+  atomic_store(&main_is_goroutine, true);
+  sched_register_thread();
+  /* This thread waits as a thread outside the runtime that dumps do not
+  ** list (L NULL): goroutine 1 is the one on the worker. */
+  outside_op wait;
+  sched_thread_task_init(&wait.tt);
+  wait.L = NULL;
+  wait.op.task = &wait.tt.task;
+  wait.op.w.task = &wait.tt.task;
+  sched_spawn_main(&g->task);
+  pthread_mutex_lock(&j->mu);
+  if (!j->done) {
+    j->waiting = &wait.tt.task;
+    sched_blocked(&wait.tt.task);
+    wait.tt.task.unlock = join_unlock;
+    wait.tt.task.unlock_arg = j;
+    sched_block(&wait.tt);
+    /* The report needs a state of this thread's own: L is goroutine 1's. */
+    if (wait.tt.deadlock && join_cancel(j, &wait.op.w)) report_deadlock(luaL_newstate(), NULL);
+  } else {
+    pthread_mutex_unlock(&j->mu);
+  }
+  sched_thread_task_destroy(&wait.tt);
+  if (j->error) {            /* raised outside body's own protection */
+    fprintf(stderr, "lugo: %s\n", j->error);
+    fflush(stderr);
+    exit(1);
+  }
+  join_release(j);
 }
 
 /* ---- goroutine dumps ---- */
@@ -629,8 +875,13 @@ static void add_goroutine(luaL_Buffer *b, lua_State *co, goroutine *g,
   lua_State *L = b->L;
   lua_pushfstring(L, "goroutine %d [%s]:\n", (int)g->id, state);
   luaL_addvalue(b);
-  luaL_traceback(L, co, NULL, 0);
+  if (co == g->co) push_traceback(L, g, NULL);   /* stopped */
+  else luaL_traceback(L, co, NULL, 0);           /* the caller itself */
   luaL_addvalue(b);
+  if (g->parent == 0) {      /* the main goroutine: created by no one */
+    luaL_addstring(b, "\n\n");
+    return;
+  }
   char where[LUA_IDSIZE + 24];
   lua_pushfstring(L, "\ncreated by goroutine %d at %s\n\n", (int)g->parent,
                   created_at(g, where, sizeof where));
@@ -666,9 +917,12 @@ static void dump_worker(sched_worker *w, void *vm, void *arg) {
   goroutine *self = running();
   luaL_Buffer b;
   luaL_buffinit(L, &b);
-  for (goroutine *g = vm_of(L)->started; g; g = g->next) {
-    if (g == self) continue;   /* the caller is listed first */
-    add_goroutine(&b, g->co, g, g->parked ? g->wait_reason : "runnable");
+  /* Goroutine 1 first, as Go lists it; the caller is listed before all. */
+  for (int main_pass = 1; main_pass >= 0; main_pass--) {
+    for (goroutine *g = vm_of(L)->started; g; g = g->next) {
+      if (g == self || (g->id == 1) != main_pass) continue;
+      add_goroutine(&b, g->co, g, g->parked ? g->wait_reason : "runnable");
+    }
   }
   luaL_pushresult(&b);
   append_top(req, L);
@@ -696,7 +950,7 @@ void gor_push_dump(lua_State *L, const char *caller_state) {
     /* not asked from a goroutine or the main thread (a signal) */
   } else if (self) {
     add_goroutine(&b, L, self, caller_state);
-  } else {
+  } else if (!atomic_load(&main_is_goroutine)) {
     lua_pushfstring(L, "goroutine 1 [%s]:\n", caller_state);
     luaL_addvalue(&b);
     luaL_traceback(L, L, NULL, 0);   /* 0: show the blocking call too */
@@ -707,7 +961,7 @@ void gor_push_dump(lua_State *L, const char *caller_state) {
   dump_request req = {.text = NULL, .len = 0};
   pthread_mutex_init(&req.mu, NULL);
   sched_each_blocked_thread(dump_outside, &req);
-  if (!caller_state && req.len == 0) {
+  if (!caller_state && req.len == 0 && !atomic_load(&main_is_goroutine)) {
     /* Asked by a signal while the main goroutine runs: no safe traceback. */
     lua_pushliteral(L, "goroutine 1 [running]:\n\t(running: no traceback)\n\n");
     lua_concat(L, 2);
@@ -718,6 +972,119 @@ void gor_push_dump(lua_State *L, const char *caller_state) {
   else lua_pushliteral(L, "");
   free(req.text);
   lua_concat(L, 2);
+}
+
+bool gor_main_is_goroutine(void) {
+  return atomic_load(&main_is_goroutine);
+}
+
+/* ---- lugo.goroutines ---- */
+
+typedef struct gor_info {
+  long id, parent;           /* parent 0: the main goroutine */
+  const char *state, *wait;  /* literals */
+  char created[LUA_IDSIZE + 24];
+} gor_info;
+
+/* The goroutines seen while the world stands still: plain C data, made
+** without the Lua API (the caller's VM is the only one it may use). */
+typedef struct snapshot {
+  gor_info *items;
+  size_t n, cap;
+  goroutine *self;
+  bool main_listed;
+  bool failed;               /* out of memory */
+} snapshot;
+
+static void snap_add(snapshot *s, const goroutine *g, long id, const char *state,
+                     const char *wait) {
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 64;
+    gor_info *items = realloc(s->items, cap * sizeof *items);
+    if (!items) {
+      s->failed = true;
+      return;
+    }
+    s->items = items;
+    s->cap = cap;
+  }
+  gor_info *info = &s->items[s->n++];
+  info->id = id;
+  info->parent = g ? g->parent : 0;
+  info->state = state;
+  info->wait = wait;
+  info->created[0] = '\0';
+  if (g && g->parent != 0) created_at(g, info->created, sizeof info->created);
+  if (id == 1) s->main_listed = true;
+}
+
+static void snap_vm(sched_worker *w, void *vm, void *arg) {
+  (void)w;
+  snapshot *s = arg;
+  for (goroutine *g = vm_of(vm)->started; g; g = g->next) {
+    if (g == s->self) snap_add(s, g, g->id, "running", NULL);
+    else if (g->parked) snap_add(s, g, g->id, "waiting", g->wait_reason);
+    else snap_add(s, g, g->id, "runnable", NULL);
+  }
+}
+
+static void snap_new_task(sched_task *t, void *arg) {
+  goroutine *g = (goroutine *)t;
+  snap_add(arg, g, g->id, "runnable", NULL);
+}
+
+static void snap_world(void *arg) {
+  sched_each_vm(snap_vm, arg);
+  sched_each_new_task(snap_new_task, arg);
+}
+
+/* A thread outside the runtime blocked in a lugo call: the main goroutine
+** of stock lua5.4 or a host (the lugo command's own waiting thread is not
+** listed: it has no L). */
+static void snap_outside(sched_thread_task *tt, void *arg) {
+  outside_op *outside = (outside_op *)tt;
+  if (outside->L) snap_add(arg, NULL, 1, "waiting", outside->reason);
+}
+
+static int by_id(const void *a, const void *b) {
+  long x = ((const gor_info *)a)->id, y = ((const gor_info *)b)->id;
+  return (x > y) - (x < y);
+}
+
+int gor_l_goroutines(lua_State *L) {
+  snapshot s = {.self = running()};
+  sched_stop_the_world(snap_world, &s);
+  if (!atomic_load(&main_is_goroutine)) {
+    sched_each_blocked_thread(snap_outside, &s);
+    if (!s.main_listed) snap_add(&s, NULL, 1, "running", NULL);
+  }
+  if (s.failed) {
+    free(s.items);
+    return luaL_error(L, "lugo.goroutines: out of memory");
+  }
+  qsort(s.items, s.n, sizeof *s.items, by_id);
+  lua_createtable(L, (int)s.n, 0);
+  for (size_t i = 0; i < s.n; i++) {
+    const gor_info *info = &s.items[i];
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, info->id);
+    lua_setfield(L, -2, "id");
+    lua_pushstring(L, info->state);
+    lua_setfield(L, -2, "state");
+    if (info->wait) {
+      lua_pushstring(L, info->wait);
+      lua_setfield(L, -2, "wait");
+    }
+    if (info->parent != 0) {
+      lua_pushstring(L, info->created);
+      lua_setfield(L, -2, "created");
+      lua_pushinteger(L, info->parent);
+      lua_setfield(L, -2, "parent");
+    }
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  free(s.items);
+  return 1;
 }
 
 const sched_hooks gor_hooks = {

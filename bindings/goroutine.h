@@ -69,6 +69,17 @@ int op_done_nothing(lua_State *L, int status, lua_KContext ctx);
 /* Pushes the caller's global table (its goroutine's, or the state's). */
 void gor_push_env(lua_State *L);
 
+/* Runs body as the main goroutine (goroutine 1, on the first worker, as
+** the lugo command runs a script): called in a worker's VM with arg as its
+** one argument (light userdata), with gor_push_env giving goroutine 1's
+** globals. Waits, as a thread outside the runtime, until body returns. A
+** panic or a deadlock ends the process with status 2 meanwhile. */
+void gor_run_main(lua_State *L, lua_CFunction body, void *arg);
+
+/* Is the main goroutine goroutine 1 (the lugo command) rather than a thread
+** outside the runtime (stock lua5.4, a host)? */
+bool gor_main_is_goroutine(void);
+
 /* The run hooks the scheduler calls. */
 extern const sched_hooks gor_hooks;
 
@@ -76,5 +87,7 @@ extern const sched_hooks gor_hooks;
 int gor_l_go(lua_State *L);
 int gor_l_yield(lua_State *L);
 int gor_l_id(lua_State *L);
+int gor_l_run(lua_State *L);
+int gor_l_goroutines(lua_State *L);
 
 #endif

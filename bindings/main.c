@@ -2,6 +2,7 @@
 ** goroutine (id 1), or a REPL; exit statuses as lua's, panics exit 2. */
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,8 @@ static int report(lua_State *L, int status) {
   return status;
 }
 
-/* Builds the global 'arg' table as lua.c does: script at 0, options below. */
+/* Sets 'arg' in the table on top of L as lua.c does: script at 0, options
+** below. */
 static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
   if (script == argc) script = 0;   /* no script: progname at 0 */
   lua_createtable(L, argc - script - 1, script + 1);
@@ -68,7 +70,7 @@ static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
     lua_pushstring(L, argv[i]);
     lua_rawseti(L, -2, i - script);
   }
-  lua_setglobal(L, "arg");
+  lua_setfield(L, -2, "arg");
 }
 
 static int run_chunk(lua_State *L, const char *chunk) {
@@ -87,6 +89,98 @@ static int run_script(lua_State *L, const char *fname, char **args, int nargs) {
     status = docall(L, nargs, 0);
   }
   return report(L, status);
+}
+
+/* ---- the main goroutine ---- */
+
+/* What goroutine 1 runs: the -e chunks and the script of the command line,
+** in order, in one global table; and how it went. */
+typedef struct main_plan {
+  char **argv;
+  int argc;
+  int script;                /* index of the script in argv; argc: none */
+  bool read_stdin;           /* no script, no chunk: run stdin */
+  int status;                /* out: LUA_OK, or the failed step's status */
+  char *error;               /* out: its message (malloc), if any */
+} main_plan;
+
+/* Notes the error on top of L as the outcome of the main goroutine. */
+static int main_failed(lua_State *L, main_plan *p, int status) {
+  const char *msg = lua_tostring(L, -1);
+  p->status = status;
+  p->error = strdup(msg ? msg : "(error object is not a string)");
+  return 0;
+}
+
+static int main_steps(lua_State *L, main_plan *p, int from);
+
+/* Continues after a chunk that parked or gave way; from: the next step. */
+static int main_continue(lua_State *L, int status, lua_KContext from) {
+  main_plan *p = lua_touserdata(L, 1);
+  if (status != LUA_OK && status != LUA_YIELD) return main_failed(L, p, status);
+  return main_steps(L, p, (int)from);
+}
+
+/* Runs the function on top of L (a loaded chunk) with nargs arguments above
+** it, in the main goroutine's globals (at index 2), under msghandler. */
+static int main_call(lua_State *L, main_plan *p, int nargs, int next) {
+  int fn = lua_gettop(L) - nargs;
+  lua_pushvalue(L, 2);
+  if (!lua_setupvalue(L, fn, 1)) lua_pop(L, 1);   /* _ENV */
+  lua_pushcfunction(L, msghandler);
+  lua_insert(L, fn);
+  int status = lua_pcallk(L, nargs, 0, fn, next, main_continue);
+  lua_remove(L, fn);
+  return main_continue(L, status, next);
+}
+
+/* Runs the steps from argv index `from` on: each -e chunk, then the script
+** (from == argc: the script; argc + 1: done). Stack: plan, globals. */
+static int main_steps(lua_State *L, main_plan *p, int from) {
+  for (int i = from; i < p->script; i++) {
+    if (strcmp(p->argv[i], "-e") != 0) continue;
+    const char *chunk = p->argv[++i];
+    if (luaL_loadbuffer(L, chunk, strlen(chunk), "=(command line)") != LUA_OK)
+      return main_failed(L, p, LUA_ERRSYNTAX);
+    return main_call(L, p, 0, i + 1);
+  }
+  if (from > p->argc) return 0;
+  const char *fname = NULL;
+  int nargs = 0;
+  if (p->script < p->argc) {
+    fname = p->argv[p->script];
+    if (strcmp(fname, "-") == 0) fname = NULL;
+    nargs = p->argc - p->script - 1;
+  } else if (!p->read_stdin) {
+    return 0;
+  }
+  if (luaL_loadfile(L, fname) != LUA_OK) return main_failed(L, p, LUA_ERRSYNTAX);
+  luaL_checkstack(L, nargs, "too many arguments to script");
+  for (int i = 0; i < nargs; i++) lua_pushstring(L, p->argv[p->script + 1 + i]);
+  return main_call(L, p, nargs, p->argc + 1);
+}
+
+/* The body of goroutine 1: sets `arg` in its globals, then runs the steps. */
+static int main_body(lua_State *L) {
+  main_plan *p = lua_touserdata(L, 1);
+  lua_settop(L, 1);
+  gor_push_env(L);
+  create_arg_table(L, p->argv, p->argc, p->script);
+  return main_steps(L, p, 1);
+}
+
+/* Runs the command line's chunks and script as goroutine 1 and returns the
+** exit status (an error is reported as lua.c does). */
+static int run_main_goroutine(lua_State *L, char **argv, int argc, int script,
+                              bool read_stdin) {
+  main_plan plan = {.argv = argv, .argc = argc, .script = script,
+                    .read_stdin = read_stdin, .status = LUA_OK, .error = NULL};
+  gor_run_main(L, main_body, &plan);
+  if (plan.status == LUA_OK) return 0;
+  fprintf(stderr, "%s: %s\n", progname, plan.error ? plan.error : "(no message)");
+  fflush(stderr);
+  free(plan.error);
+  return 1;
 }
 
 static void print_version(void) {
@@ -158,12 +252,27 @@ int main(int argc, char **argv) {
   luaL_openlibs(L);
   luaL_requiref(L, "lugo", luaopen_lugo, 0);
   lua_pop(L, 1);
-  create_arg_table(L, argv, argc, script);
   if (version && !interactive) print_version();
-  int ran_chunk = 0;
+  bool has_chunk = false;
+  for (i = 1; i < script; i++)
+    if (strcmp(argv[i], "-e") == 0) has_chunk = true;
+  if (!interactive) {
+    bool read_stdin = script == argc && !has_chunk && !version && !isatty(0);
+    if (script < argc || has_chunk || read_stdin)
+      return finish(L, run_main_goroutine(L, argv, argc, script, read_stdin));
+    if (script == argc && !has_chunk && !version) {
+      print_version();
+      repl_run(L, progname);
+    }
+    return finish(L, 0);
+  }
+  /* -i: the REPL runs its lines on this thread (outside the runtime), so
+  ** the chunks and script it follows run here too, in its globals. */
+  lua_pushglobaltable(L);
+  create_arg_table(L, argv, argc, script);
+  lua_pop(L, 1);
   for (i = 1; i < script; i++) {
     if (strcmp(argv[i], "-e") == 0) {
-      ran_chunk = 1;
       if (run_chunk(L, argv[++i]) != LUA_OK) return finish(L, 1);
     }
   }
@@ -171,16 +280,7 @@ int main(int argc, char **argv) {
     if (run_script(L, argv[script], argv + script + 1, argc - script - 1) != LUA_OK)
       return finish(L, 1);
   }
-  if (interactive) {
-    if (version) print_version();
-    repl_run(L, progname);
-  } else if (script == argc && !ran_chunk && !version) {
-    if (isatty(0)) {
-      print_version();
-      repl_run(L, progname);
-    } else if (run_script(L, NULL, NULL, 0) != LUA_OK) {
-      return finish(L, 1);
-    }
-  }
+  print_version();
+  repl_run(L, progname);
   return finish(L, 0);
 }

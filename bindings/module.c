@@ -12,7 +12,8 @@
 #include "../include/lugo.h"
 
 static int l_numgoroutine(lua_State *L) {
-  lua_pushinteger(L, (lua_Integer)sched_live() + 1);
+  /* Goroutine 1 is live among the others, or is the thread outside. */
+  lua_pushinteger(L, (lua_Integer)sched_live() + (gor_main_is_goroutine() ? 0 : 1));
   return 1;
 }
 
@@ -45,6 +46,8 @@ static const luaL_Reg lugo_funcs[] = {
   {"go", gor_l_go},
   {"yield", gor_l_yield},
   {"id", gor_l_id},
+  {"run", gor_l_run},
+  {"goroutines", gor_l_goroutines},
   {"numgoroutine", l_numgoroutine},
   {"workers", l_workers},
   {"config", l_config},

@@ -40,6 +40,10 @@
 #define TIME_SLICE_NS 10000000
 /* The signal that asks a worker to preempt its task (as Go's SIGURG). */
 #define PREEMPT_SIGNAL SIGURG
+/* The most workers a process may have (lugo.config's bound). The worker
+** array is made this long once, when the first worker starts, so that
+** workers can be added later without moving it (see sched_spawn_main). */
+#define MAX_WORKERS 1024
 
 /* What a worker saw of another's polls of its new work (see PATIENCE_NS). */
 typedef struct poll_watch {
@@ -93,10 +97,15 @@ typedef struct worker_request {
 static struct {
   sched_hooks hooks;
   atomic_bool hooked;
-  pthread_mutex_t start_mu;     /* guards starting the workers */
-  atomic_bool started;
-  int nworkers;                 /* 0: not configured; fixed once started */
-  sched_worker *workers;
+  pthread_mutex_t start_mu;     /* guards starting workers and configured */
+  atomic_bool started;          /* all configured workers run (first spawn) */
+  int configured;               /* 0: not configured; fixed once started */
+  /* Workers whose threads run, all of S.workers[0 .. nworkers-1]: 1 while
+  ** only the main goroutine runs (sched_spawn_main), the configured count
+  ** once started. Written under start_mu after the new workers are ready;
+  ** every loop over the workers reads it (acquire) as its bound. */
+  atomic_int nworkers;
+  sched_worker *workers;        /* MAX_WORKERS long, made with the first */
   pthread_mutex_t global_mu;    /* guards global */
   task_list global;             /* new tasks from outside threads, overflow */
   atomic_long global_count;
@@ -169,15 +178,15 @@ bool sched_set_workers(int n) {
   if (n < 1) return false;
   pthread_mutex_lock(&S.start_mu);
   bool ok = !atomic_load(&S.started);
-  if (ok) S.nworkers = n;
+  if (ok) S.configured = n;
   pthread_mutex_unlock(&S.start_mu);
   return ok;
 }
 
 int sched_workers(void) {
   pthread_mutex_lock(&S.start_mu);
-  if (S.nworkers == 0) S.nworkers = default_workers();
-  int n = S.nworkers;
+  if (S.configured == 0) S.configured = default_workers();
+  int n = S.configured;
   pthread_mutex_unlock(&S.start_mu);
   return n;
 }
@@ -245,7 +254,7 @@ static sched_task *global_get(sched_worker *w) {
   long taken = 0;
   if (t) {
     taken = 1;
-    long share = atomic_load(&S.global_count) / S.nworkers;
+    long share = atomic_load(&S.global_count) / atomic_load(&S.nworkers);
     if (share > RUNQ_SIZE / 2) share = RUNQ_SIZE / 2;
     for (; taken <= share; taken++) {
       sched_task *more = list_pop(&S.global);
@@ -271,7 +280,7 @@ static void inbox_drain(sched_worker *w) {
 }
 
 static sched_task *steal(sched_worker *w) {
-  int n = S.nworkers;
+  int n = atomic_load(&S.nworkers);
   w->rand = w->rand * 1103515245u + 12345u;
   int start = (int)((w->rand >> 16) % (unsigned)n);
   for (int i = 0; i < n; i++) {
@@ -307,7 +316,7 @@ static sched_task *newq_get(sched_worker *w) {
 static bool room_for_new(sched_worker *w) {
   int mine = w->busy;
   if (mine == 0) return true;
-  for (int i = 0; i < S.nworkers; i++) {
+  for (int i = 0, n = atomic_load(&S.nworkers); i < n; i++) {
     sched_worker *other = &S.workers[i];
     if (other != w && atomic_load_explicit(&other->load, memory_order_relaxed) < mine &&
         runq_size(&other->newq) == 0)
@@ -363,7 +372,7 @@ static bool work_for_now(sched_worker *w) {
 /* New work queued for others, which w takes if they leave it PATIENCE_NS. */
 static bool work_for_later(sched_worker *w) {
   if (atomic_load(&S.global_count) > 0) return true;
-  for (int i = 0; i < S.nworkers; i++)
+  for (int i = 0, n = atomic_load(&S.nworkers); i < n; i++)
     if (&S.workers[i] != w && runq_size(&S.workers[i].newq) > 0) return true;
   return false;
 }
@@ -384,9 +393,10 @@ static void worker_kick(sched_worker *w) {
 ** one of the two sees the other. */
 static void wake_one_idle(sched_worker *self) {
   /* From outside, the home worker first: it need not wait out PATIENCE_NS. */
-  int first = self ? 0 : atomic_load_explicit(&S.global_home, memory_order_relaxed);
-  for (int i = 0; i < S.nworkers; i++) {
-    sched_worker *w = &S.workers[(first + i) % S.nworkers];
+  int n = atomic_load(&S.nworkers);
+  int first = self ? 0 : atomic_load_explicit(&S.global_home, memory_order_relaxed) % n;
+  for (int i = 0; i < n; i++) {
+    sched_worker *w = &S.workers[(first + i) % n];
     /* One that watches others' new work wakes by itself when it may take
     ** some: kicking it for each new goroutine would cost a system call. */
     if (self && atomic_load_explicit(&w->watching, memory_order_relaxed)) continue;
@@ -489,7 +499,7 @@ static void await_request(worker_request *r, sched_worker *self) {
 }
 
 void sched_each_worker(void (*fn)(sched_worker *w, void *vm, void *arg), void *arg) {
-  if (!atomic_load(&S.started)) return;
+  if (atomic_load(&S.nworkers) == 0) return;
   sched_worker *self = tls_worker;
   if (!self) {
     pthread_mutex_lock(&S.request_mu);
@@ -499,7 +509,7 @@ void sched_each_worker(void (*fn)(sched_worker *w, void *vm, void *arg), void *a
       sched_yield();
     }
   }
-  for (int i = 0; i < S.nworkers; i++) {
+  for (int i = 0, n = atomic_load(&S.nworkers); i < n; i++) {
     sched_worker *w = &S.workers[i];
     if (w == self) {
       fn(w, w->vm, arg);
@@ -516,6 +526,98 @@ void sched_each_worker(void (*fn)(sched_worker *w, void *vm, void *arg), void *a
     pthread_cond_destroy(&r.cv);
   }
   pthread_mutex_unlock(&S.request_mu);
+}
+
+/* ---- stopping the world ---- */
+
+/* What the workers stopped by sched_stop_the_world share with its caller. */
+typedef struct world_stop {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int arrived;                  /* guarded by mu: workers that stopped */
+  bool released;                /* guarded by mu */
+} world_stop;
+
+/* On a worker's thread, between tasks: say so, then wait for the release. */
+static void wait_for_release(sched_worker *w, void *vm, void *arg) {
+  (void)w; (void)vm;
+  world_stop *stop = arg;
+  pthread_mutex_lock(&stop->mu);
+  stop->arrived++;
+  pthread_cond_broadcast(&stop->cv);
+  while (!stop->released) pthread_cond_wait(&stop->cv, &stop->mu);
+  pthread_mutex_unlock(&stop->mu);
+}
+
+void sched_stop_the_world(void (*fn)(void *arg), void *arg) {
+  sched_worker *self = tls_worker;
+  if (!self) {
+    pthread_mutex_lock(&S.request_mu);
+  } else {
+    while (pthread_mutex_trylock(&S.request_mu) != 0) {
+      serve_request(self);   /* the holder may be stopping us */
+      sched_yield();
+    }
+  }
+  world_stop stop = {.arrived = 0, .released = false};
+  pthread_mutex_init(&stop.mu, NULL);
+  pthread_cond_init(&stop.cv, NULL);
+  int n = atomic_load(&S.nworkers), others = 0;
+  /* Each request outlives this loop: the worker reads it until it is done. */
+  worker_request *requests = calloc((size_t)(n > 0 ? n : 1), sizeof *requests);
+  if (!requests) abort();
+  for (int i = 0; i < n; i++) {
+    sched_worker *w = &S.workers[i];
+    if (w == self) continue;
+    requests[i] = (worker_request){.fn = wait_for_release, .arg = &stop};
+    pthread_mutex_init(&requests[i].mu, NULL);
+    pthread_cond_init(&requests[i].cv, NULL);
+    atomic_store(&w->request, &requests[i]);
+    atomic_store(&w->parked, false);
+    uv_async_send(&w->wakeup);
+    others++;
+  }
+  pthread_mutex_lock(&stop.mu);
+  while (stop.arrived < others) pthread_cond_wait(&stop.cv, &stop.mu);
+  pthread_mutex_unlock(&stop.mu);
+  /* Outside threads may still queue new tasks, on the global queue. */
+  pthread_mutex_lock(&S.global_mu);
+  fn(arg);
+  pthread_mutex_unlock(&S.global_mu);
+  pthread_mutex_lock(&stop.mu);
+  stop.released = true;
+  pthread_cond_broadcast(&stop.cv);
+  pthread_mutex_unlock(&stop.mu);
+  for (int i = 0; i < n; i++) {
+    if (&S.workers[i] == self) continue;
+    await_request(&requests[i], self);   /* done: the worker let go of it */
+    pthread_mutex_destroy(&requests[i].mu);
+    pthread_cond_destroy(&requests[i].cv);
+  }
+  pthread_mutex_destroy(&stop.mu);
+  pthread_cond_destroy(&stop.cv);
+  free(requests);
+  pthread_mutex_unlock(&S.request_mu);
+}
+
+void sched_each_new_task(void (*fn)(sched_task *t, void *arg), void *arg) {
+  for (int i = 0, n = atomic_load(&S.nworkers); i < n; i++) {
+    runq *q = &S.workers[i].newq;
+    uint32_t head = atomic_load(&q->head), tail = atomic_load(&q->tail);
+    for (uint32_t k = head; k != tail; k++)
+      fn(atomic_load(&q->slots[k % RUNQ_SIZE]), arg);
+  }
+  for (sched_task *t = S.global.head; t; t = t->next) fn(t, arg);
+}
+
+void sched_each_vm(void (*fn)(sched_worker *w, void *vm, void *arg), void *arg) {
+  for (int i = 0, n = atomic_load(&S.nworkers); i < n; i++)
+    if (S.workers[i].vm) fn(&S.workers[i], S.workers[i].vm, arg);
+}
+
+bool sched_is_current(sched_task *t) {
+  sched_worker *w = t->owner;
+  return w && w->current == t;
 }
 
 /* ---- the worker loop ---- */
@@ -642,7 +744,7 @@ static bool others_wait(sched_worker *w) {
       atomic_load(&w->request) != NULL || atomic_load(&w->inbox_ready) ||
       atomic_load(&S.global_count) > 0)
     return true;
-  for (int i = 0; i < S.nworkers; i++)
+  for (int i = 0, n = atomic_load(&S.nworkers); i < n; i++)
     if (runq_size(&S.workers[i].newq) > 0) return true;
   return false;
 }
@@ -652,12 +754,12 @@ static bool others_wait(sched_worker *w) {
 ** busy loop with nothing waiting is never disturbed. */
 static void *monitor_main(void *arg) {
   (void)arg;
-  int n = S.nworkers;
-  unsigned long *seen = calloc((size_t)n, sizeof *seen);
+  unsigned long *seen = calloc(MAX_WORKERS, sizeof *seen);
   if (!seen) return NULL;
   struct timespec slice = {0, TIME_SLICE_NS};
   for (;;) {
     nanosleep(&slice, NULL);
+    int n = atomic_load(&S.nworkers);
     for (int i = 0; i < n; i++) {
       sched_worker *w = &S.workers[i];
       unsigned long seq = atomic_load_explicit(&w->run_seq, memory_order_relaxed);
@@ -682,47 +784,71 @@ static void start_monitor(void) {
     pthread_detach(thread);
 }
 
+/* Makes worker i, ready for others to see; under start_mu. */
+static void init_worker(int i) {
+  sched_worker *w = &S.workers[i];
+  w->index = i;
+  w->rand = (unsigned)i * 2654435761u + 1;
+  w->watch = calloc(MAX_WORKERS, sizeof *w->watch);
+  if (!w->watch) abort();
+  runq_init(&w->newq);
+  pthread_mutex_init(&w->inbox_mu, NULL);
+  if (uv_loop_init(&w->loop) != 0 ||
+      uv_async_init(&w->loop, &w->wakeup, on_wakeup) != 0 ||
+      uv_timer_init(&w->loop, &w->patience) != 0)
+    abort();
+}
+
+/* Starts the thread of worker i; under start_mu, once others count it. */
+static void start_worker(int i) {
+  sched_worker *w = &S.workers[i];
+  if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+    fprintf(stderr, "lugo: cannot start worker thread: %s\n", strerror(errno));
+    abort();
+  }
+}
+
+/* Starts workers until `count` run (and the monitor with the first);
+** under start_mu. */
+static void start_workers_upto(int count) {
+  int have = atomic_load(&S.nworkers);
+  if (have >= count) return;
+  if (!S.workers) {
+    S.workers = calloc(MAX_WORKERS, sizeof *S.workers);
+    if (!S.workers) abort();
+  }
+  for (int i = have; i < count; i++) init_worker(i);
+  atomic_store(&S.nworkers, count);
+  for (int i = have; i < count; i++) start_worker(i);
+  if (have == 0) start_monitor();
+}
+
+/* Starts every configured worker (those not already running). */
 static void start_workers(void) {
   pthread_mutex_lock(&S.start_mu);
   if (!atomic_load(&S.started)) {
-    if (S.nworkers == 0) S.nworkers = default_workers();
-    S.workers = calloc((size_t)S.nworkers, sizeof *S.workers);
-    if (!S.workers) abort();
-    for (int i = 0; i < S.nworkers; i++) {
-      sched_worker *w = &S.workers[i];
-      w->index = i;
-      w->rand = (unsigned)i * 2654435761u + 1;
-      w->watch = calloc((size_t)S.nworkers, sizeof *w->watch);
-      if (!w->watch) abort();
-      runq_init(&w->newq);
-      pthread_mutex_init(&w->inbox_mu, NULL);
-      if (uv_loop_init(&w->loop) != 0 ||
-          uv_async_init(&w->loop, &w->wakeup, on_wakeup) != 0 ||
-          uv_timer_init(&w->loop, &w->patience) != 0)
-        abort();
-    }
-    for (int i = 0; i < S.nworkers; i++) {
-      if (pthread_create(&S.workers[i].thread, NULL, worker_main, &S.workers[i]) != 0) {
-        fprintf(stderr, "lugo: cannot start worker thread: %s\n", strerror(errno));
-        abort();
-      }
-    }
+    if (S.configured == 0) S.configured = default_workers();
+    start_workers_upto(S.configured);
     atomic_store(&S.started, true);
-    start_monitor();
   }
   pthread_mutex_unlock(&S.start_mu);
 }
 
 /* ---- public entry points ---- */
 
-void sched_spawn(sched_task *t) {
+/* Counts t live and able to wake others (see "deadlock accounting"). */
+static void count_new(sched_task *t) {
   t->next = NULL;
   t->owner = NULL;
   t->busy = false;
   t->unlock = NULL;
   atomic_fetch_add(&S.live, 1);
   atomic_fetch_add(&S.awake, 1);
-  if (!atomic_load(&S.started)) start_workers();
+}
+
+/* Queues t, new, where the workers find it: the caller's ring if it is a
+** worker with room, else the global queue. */
+static void queue_new(sched_task *t) {
   sched_worker *self = tls_worker;
   if (self && runq_put(&self->newq, t)) {
     wake_one_idle(self);
@@ -742,12 +868,27 @@ void sched_spawn(sched_task *t) {
   wake_one_idle(self);
 }
 
+void sched_spawn(sched_task *t) {
+  count_new(t);
+  if (!atomic_load(&S.started)) start_workers();
+  queue_new(t);
+}
+
+void sched_spawn_main(sched_task *t) {
+  count_new(t);
+  pthread_mutex_lock(&S.start_mu);
+  start_workers_upto(1);
+  pthread_mutex_unlock(&S.start_mu);
+  queue_new(t);
+}
+
 void sched_wake(sched_task *t) {
   if (t->kind == TASK_THREAD) {
+    /* The outside thread's wait protocol: see sched_block. */
     sched_thread_task *tt = (sched_thread_task *)t;
     pthread_mutex_lock(&tt->mu);
-    tt->woken = true;
-    pthread_cond_signal(&tt->cv);
+    atomic_store_explicit(&tt->woken, true, memory_order_release);
+    if (tt->sleeping) pthread_cond_signal(&tt->cv);
     pthread_mutex_unlock(&tt->mu);
     return;
   }
@@ -757,6 +898,10 @@ void sched_wake(sched_task *t) {
       /* Woken by the running goroutine: run it next, with no syscall. */
       if (w->runnext) list_push(&w->local, w->runnext);
       w->runnext = t;
+      /* The running task may now hold its worker for long: the monitor
+      ** must see that t waits behind it (see others_wait). */
+      if (!atomic_load_explicit(&w->others_ready, memory_order_relaxed))
+        atomic_store_explicit(&w->others_ready, true, memory_order_relaxed);
     } else {
       list_push(&w->local, t);
     }
@@ -774,7 +919,8 @@ void sched_thread_task_init(sched_thread_task *t) {
   t->task.kind = TASK_THREAD;
   pthread_mutex_init(&t->mu, NULL);
   pthread_cond_init(&t->cv, NULL);
-  t->woken = false;
+  atomic_init(&t->woken, false);
+  t->sleeping = false;
   t->deadlock = false;
   t->counted = false;
   t->next_blocked = NULL;
@@ -785,6 +931,41 @@ void sched_thread_task_destroy(sched_thread_task *t) {
   pthread_cond_destroy(&t->cv);
 }
 
+/* Before an outside thread sleeps on its condition variable it watches its
+** woken flag for OUTSIDE_SPIN_NS: a partner goroutine on another CPU
+** usually answers within a few microseconds, and a futex sleep and wake-up
+** costs 15-20 us on these virtual machines (bench/stock-pingpong: about
+** 18 us a round trip without the spin, about 1 us with it). Every
+** OUTSIDE_SPIN_YIELD_EVERY checks it calls sched_yield, so that a partner
+** sharing this CPU gets to run instead of waiting out our spin: with both
+** threads on one CPU (taskset -c 0) a round trip costs about the same with
+** the spin as without it. Past about 50 us of spinning the wait is one that
+** the sleep does not slow down noticeably, and the spin only burns a CPU. */
+#define OUTSIDE_SPIN_NS 50000
+#define OUTSIDE_SPIN_YIELD_EVERY 64
+
+/* Spins until t is woken or OUTSIDE_SPIN_NS pass; true if it was woken. */
+static bool spin_until_woken(sched_thread_task *t) {
+  uint64_t start = 0;
+  for (unsigned i = 1;; i++) {
+    if (atomic_load_explicit(&t->woken, memory_order_acquire)) return true;
+    if (i % OUTSIDE_SPIN_YIELD_EVERY != 0) {
+      cpu_pause(1);
+      continue;
+    }
+    uint64_t now = now_ns();
+    if (start == 0) start = now;
+    else if (now - start >= OUTSIDE_SPIN_NS) return false;
+    sched_yield();
+  }
+}
+
+/* The outside thread's wait protocol. The waker (sched_wake, or
+** deadlock_found for the deadlock flag) sets the flag under t->mu and
+** signals only if the waiter said it sleeps (t->sleeping, under t->mu). The
+** waiter first spins on woken without the lock, then sleeps under it; it
+** takes t->mu once before returning in either case, so that the waker is
+** done with t (which lives on the waiter's stack) when it returns. */
 void sched_block(sched_thread_task *t) {
   pthread_mutex_lock(&S.blocked_mu);
   t->next_blocked = S.blocked_threads;
@@ -799,10 +980,13 @@ void sched_block(sched_thread_task *t) {
   t->deadlock = false;
   pthread_mutex_unlock(&t->mu);
   if (t->counted && atomic_load(&S.awake) == 0) deadlock_found();
+  spin_until_woken(t);
   pthread_mutex_lock(&t->mu);
-  while (!t->woken && !t->deadlock)
+  t->sleeping = true;
+  while (!atomic_load_explicit(&t->woken, memory_order_relaxed) && !t->deadlock)
     pthread_cond_wait(&t->cv, &t->mu);
-  t->woken = false;
+  t->sleeping = false;
+  atomic_store_explicit(&t->woken, false, memory_order_relaxed);
   pthread_mutex_unlock(&t->mu);
   pthread_mutex_lock(&S.blocked_mu);
   sched_thread_task **p = &S.blocked_threads;

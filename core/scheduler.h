@@ -4,6 +4,7 @@
 #define LUGO_SCHEDULER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 typedef struct sched_task sched_task;
@@ -39,7 +40,8 @@ typedef struct sched_thread_task {
   sched_task task;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  bool woken;                 /* guarded by mu */
+  atomic_bool woken;          /* set under mu; read without it while spinning */
+  bool sleeping;              /* guarded by mu: waiting on cv (see sched_block) */
   bool deadlock;              /* guarded by mu: woken because nothing else can */
   bool counted;               /* its thread is registered (counts as awake) */
   struct sched_thread_task *next_blocked;  /* guarded by the scheduler */
@@ -75,6 +77,12 @@ bool sched_started(void);
 /* Queues a new task (owner NULL), starting the workers on first use.
 ** Any thread. Counts it live until its run hook reports RUN_DONE. */
 void sched_spawn(sched_task *t);
+
+/* Queues the main goroutine (a new task, like sched_spawn) and starts only
+** the first worker for it: the others start with the first sched_spawn,
+** so that the main goroutine can still set their count (sched_set_workers)
+** until then. */
+void sched_spawn_main(sched_task *t);
 
 /* Makes a parked task runnable. Any thread; never while holding a lock
 ** that the woken task's owner may need (DESIGN.md rule 2). */
@@ -117,6 +125,22 @@ void sched_each_blocked_thread(void (*fn)(sched_thread_task *t, void *arg), void
 /* Runs fn(worker, vm, arg) on every worker's own thread, one at a time, and
 ** returns when all have run. From a worker, its own call runs inline. */
 void sched_each_worker(void (*fn)(sched_worker *w, void *vm, void *arg), void *arg);
+
+/* Runs fn(arg) on the calling thread while every worker but the caller's
+** own waits between tasks (Go's stopTheWorld): meanwhile nothing runs,
+** starts or is stolen, so fn may read every worker's tasks and VM data
+** (sched_each_vm, sched_each_new_task). For rare inspections (lugo.goroutines):
+** it waits for each worker's running task to give way. */
+void sched_stop_the_world(void (*fn)(void *arg), void *arg);
+
+/* Inside sched_stop_the_world only: fn(t, arg) for every queued task not yet
+** started; fn(w, vm, arg) for every worker's VM. */
+void sched_each_new_task(void (*fn)(sched_task *t, void *arg), void *arg);
+void sched_each_vm(void (*fn)(sched_worker *w, void *vm, void *arg), void *arg);
+
+/* Is t (started) the task its worker is running right now? Exact only for
+** the caller's own task or inside sched_stop_the_world. */
+bool sched_is_current(sched_task *t);
 
 /* For a thread outside the runtime: runs t's unlock, then sleeps until
 ** sched_wake(&t->task), or until a deadlock (then t->deadlock is set). */

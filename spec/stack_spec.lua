@@ -244,10 +244,10 @@ local function sigquit_run(source, times)
   local ready = wait_for(out, "ready")
   local dumped = false
   if ready then
-    -- each dump has a "stack traceback:" per goroutine shown
+    -- each dump starts with this line (then a traceback per goroutine)
     for k = 1, times or 1 do
       os.execute("kill -QUIT " .. pid)
-      dumped = wait_for(err, "stack traceback:", k)
+      dumped = wait_for(err, "SIGQUIT: goroutine dump", k)
       if not dumped then break end
     end
   end
