@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -693,6 +694,19 @@ static void give_error(lua_State *L, goroutine *g) {
   if (!g->join->error) g->join->error = strdup("not enough memory");
 }
 
+#ifdef LUGO_UNDER_TSAN
+/* ThreadSanitizer holds an asynchronous signal back until its thread next
+** enters an intercepted libc call, which a pure Lua loop never does, so the
+** preemption signal would never arrive. In such builds a count hook makes
+** one such call every 1000 instructions (the signal's handler then replaces
+** this hook by preempt_hook). */
+static void signal_point(lua_State *L, lua_Debug *ar) {
+  (void)L; (void)ar;
+  sigset_t mask;
+  pthread_sigmask(SIG_BLOCK, NULL, &mask);
+}
+#endif
+
 static run_result gor_run(sched_worker *w, void *vm, sched_task *t) {
   lua_State *L = vm;
   goroutine *g = (goroutine *)t;
@@ -702,6 +716,9 @@ static run_result gor_run(sched_worker *w, void *vm, sched_task *t) {
     nargs = 1;
   }
   g->parked = false;
+#ifdef LUGO_UNDER_TSAN
+  lua_sethook(g->co, signal_point, LUA_MASKCOUNT, 1000);
+#endif
   int status = lua_resume(g->co, g->body ? NULL : L, nargs, &nres);
   g->preempted = false;
   if (status == LUA_YIELD) {
@@ -714,6 +731,8 @@ static run_result gor_run(sched_worker *w, void *vm, sched_task *t) {
   if (status != LUA_OK && !g->join) gor_panic(L, g);
   if (g->join) {
     if (status != LUA_OK) give_error(L, g);
+    /* Once main's waiter is woken its thread closes main_state. */
+    if (g->body) luaL_unref(main_state, LUA_REGISTRYINDEX, g->co_ref);
     join_finish(g->join);
   }
   return RUN_DONE;
@@ -726,8 +745,7 @@ static void gor_done(sched_worker *w, void *vm, sched_task *t) {
   vm_state *state = vm_of(L);
   if (g->prev) g->prev->next = g->next; else state->started = g->next;
   if (g->next) g->next->prev = g->prev;
-  if (g->body) luaL_unref(main_state, LUA_REGISTRYINDEX, g->co_ref);
-  else pool_put(L, state, g);
+  if (!g->body) pool_put(L, state, g);   /* main's: see gor_run */
   gor_free(g);
 }
 

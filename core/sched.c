@@ -941,7 +941,9 @@ void sched_thread_task_destroy(sched_thread_task *t) {
 ** threads on one CPU (taskset -c 0) a round trip costs about the same with
 ** the spin as without it. Past about 50 us of spinning the wait is one that
 ** the sleep does not slow down noticeably, and the spin only burns a CPU. */
+#ifndef OUTSIDE_SPIN_NS   /* -DOUTSIDE_SPIN_NS=... to measure others */
 #define OUTSIDE_SPIN_NS 50000
+#endif
 #define OUTSIDE_SPIN_YIELD_EVERY 64
 
 /* Spins until t is woken or OUTSIDE_SPIN_NS pass; true if it was woken. */
