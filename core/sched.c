@@ -1,6 +1,7 @@
 /* sched.c: worker threads, their run queues, stealing and parking.
 ** Invariants: a started task runs only on its owner; a task sits in at most
 ** one queue; only the owner touches runnext and the local FIFO. */
+#define _GNU_SOURCE 1   /* sched_getaffinity, CPU_COUNT */
 #include "scheduler.h"
 
 #include <errno.h>
@@ -932,22 +933,36 @@ void sched_thread_task_destroy(sched_thread_task *t) {
 }
 
 /* Before an outside thread sleeps on its condition variable it watches its
-** woken flag for OUTSIDE_SPIN_NS: a partner goroutine on another CPU
-** usually answers within a few microseconds, and a futex sleep and wake-up
-** costs 15-20 us on these virtual machines (bench/stock-pingpong: about
-** 18 us a round trip without the spin, about 1 us with it). Every
-** OUTSIDE_SPIN_YIELD_EVERY checks it calls sched_yield, so that a partner
-** sharing this CPU gets to run instead of waiting out our spin: with both
-** threads on one CPU (taskset -c 0) a round trip costs about the same with
-** the spin as without it. Past about 50 us of spinning the wait is one that
-** the sleep does not slow down noticeably, and the spin only burns a CPU. */
+** woken flag for up to OUTSIDE_SPIN_NS: a partner goroutine on another CPU
+** usually answers within a microsecond or two, and a futex sleep and
+** wake-up costs more. Measured with bench/stock-pingpong.lua (200,000
+** round trips from stock lua5.4's main chunk, -DOUTSIDE_SPIN_NS=...):
+** no spin 0.34-0.62 s, 50 us 0.08-0.25 s, 200 us 0.10-0.24 s at 1 and 2
+** workers: the spin pays within tens of microseconds and longer ones add
+** nothing. With every thread on one CPU (taskset -c 0) it costs dearly:
+** 18.5 s instead of 5.2 s, since the partner cannot run while we spin
+** (sched_yield every OUTSIDE_SPIN_YIELD_EVERY checks does not help enough
+** under CFS). So a process allowed only one CPU never spins. */
 #ifndef OUTSIDE_SPIN_NS   /* -DOUTSIDE_SPIN_NS=... to measure others */
 #define OUTSIDE_SPIN_NS 50000
 #endif
 #define OUTSIDE_SPIN_YIELD_EVERY 64
 
+/* Whether this process may run on more than one CPU (read once). */
+static bool can_spin(void) {
+  static atomic_int cpus;   /* 0: not read yet */
+  int n = atomic_load_explicit(&cpus, memory_order_relaxed);
+  if (n == 0) {
+    cpu_set_t set;
+    n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+    atomic_store_explicit(&cpus, n, memory_order_relaxed);
+  }
+  return n > 1;
+}
+
 /* Spins until t is woken or OUTSIDE_SPIN_NS pass; true if it was woken. */
 static bool spin_until_woken(sched_thread_task *t) {
+  if (OUTSIDE_SPIN_NS == 0 || !can_spin()) return atomic_load(&t->woken);
   uint64_t start = 0;
   for (unsigned i = 1;; i++) {
     if (atomic_load_explicit(&t->woken, memory_order_acquire)) return true;
