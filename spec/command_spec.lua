@@ -21,12 +21,7 @@ local function run_script(source, args, opts)
   return support.run_script(source, args, opts)
 end
 
-local function lines_of(s)
-  local t = {}
-  for l in (s .. "\n"):gmatch("([^\n]*)\n") do t[#t + 1] = l end
-  if t[#t] == "" then t[#t] = nil end
-  return t
-end
+local lines_of = support.lines_of
 
 describe("lugo script.lua", function()
   it("sets arg and ... as lua does", function()

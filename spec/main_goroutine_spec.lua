@@ -50,21 +50,9 @@ local function run(args, opts)
   return support.run(args, opts)
 end
 
-local function lines_of(s)
-  local t = {}
-  for l in (s .. "\n"):gmatch("([^\n]*)\n") do t[#t + 1] = l end
-  if t[#t] == "" then t[#t] = nil end
-  return t
-end
+local lines_of = support.lines_of
 
--- The rest of the line of a child's stdout that starts with key and a tab
--- (as print writes "key", value), failing the test when there is none.
-local function field(out, key)
-  for l in (out .. "\n"):gmatch("([^\n]*)\n") do
-    if l:sub(1, #key + 1) == key .. "\t" then return l:sub(#key + 2) end
-  end
-  assert.is_true(false, "no line '" .. key .. "\t...' in:\n" .. out)
-end
+local field = support.field
 
 -- A snippet for child scripts: entry(list, id) finds the lugo.goroutines()
 -- entry of goroutine id; show(g) formats it as "state wait created parent";

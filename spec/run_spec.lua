@@ -36,14 +36,7 @@ local function child_ok(source, env)
   return out
 end
 
--- The rest of the line of out that starts with key and a tab (print's
--- separator); fails the test when there is none.
-local function field(out, key)
-  for l in (out .. "\n"):gmatch("([^\n]*)\n") do
-    if l:sub(1, #key + 1) == key .. "\t" then return l:sub(#key + 2) end
-  end
-  assert.is_true(false, "no line '" .. key .. "\t...' in:\n" .. out)
-end
+local field = support.field
 
 -- The lugo.goroutines() entry of goroutine id, or nil.
 local function entry(list, id)

@@ -74,6 +74,23 @@ function M.run_script(source, args, opts)
   return o, e, c, path
 end
 
+-- The lines of s, without their newlines (no empty last line).
+function M.lines_of(s)
+  local t = {}
+  for l in (s .. "\n"):gmatch("([^\n]*)\n") do t[#t + 1] = l end
+  if t[#t] == "" then t[#t] = nil end
+  return t
+end
+
+-- The rest of the line of out that starts with key and a tab (print's
+-- separator); fails the test when there is none.
+function M.field(out, key)
+  for l in (out .. "\n"):gmatch("([^\n]*)\n") do
+    if l:sub(1, #key + 1) == key .. "\t" then return l:sub(#key + 2) end
+  end
+  luassert().is_true(false, "no line '" .. key .. "\t...' in:\n" .. out)
+end
+
 -- Guards children that a bug could hang: the exit status is then 124.
 M.GUARD = "timeout -k 5 120"
 
