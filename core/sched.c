@@ -560,6 +560,9 @@ void sched_stop_the_world(void (*fn)(void *arg), void *arg) {
       sched_yield();
     }
   }
+  /* No worker starts meanwhile (none can be waiting for start_mu: while
+  ** only worker 0 runs, it is the caller or an outside thread is). */
+  pthread_mutex_lock(&S.start_mu);
   world_stop stop = {.arrived = 0, .released = false};
   pthread_mutex_init(&stop.mu, NULL);
   pthread_cond_init(&stop.cv, NULL);
@@ -598,6 +601,7 @@ void sched_stop_the_world(void (*fn)(void *arg), void *arg) {
   pthread_mutex_destroy(&stop.mu);
   pthread_cond_destroy(&stop.cv);
   free(requests);
+  pthread_mutex_unlock(&S.start_mu);
   pthread_mutex_unlock(&S.request_mu);
 }
 
@@ -614,11 +618,6 @@ void sched_each_new_task(void (*fn)(sched_task *t, void *arg), void *arg) {
 void sched_each_vm(void (*fn)(sched_worker *w, void *vm, void *arg), void *arg) {
   for (int i = 0, n = atomic_load(&S.nworkers); i < n; i++)
     if (S.workers[i].vm) fn(&S.workers[i], S.workers[i].vm, arg);
-}
-
-bool sched_is_current(sched_task *t) {
-  sched_worker *w = t->owner;
-  return w && w->current == t;
 }
 
 /* ---- the worker loop ---- */

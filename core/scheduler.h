@@ -138,10 +138,6 @@ void sched_stop_the_world(void (*fn)(void *arg), void *arg);
 void sched_each_new_task(void (*fn)(sched_task *t, void *arg), void *arg);
 void sched_each_vm(void (*fn)(sched_worker *w, void *vm, void *arg), void *arg);
 
-/* Is t (started) the task its worker is running right now? Exact only for
-** the caller's own task or inside sched_stop_the_world. */
-bool sched_is_current(sched_task *t);
-
 /* For a thread outside the runtime: runs t's unlock, then sleeps until
 ** sched_wake(&t->task), or until a deadlock (then t->deadlock is set). */
 void sched_thread_task_init(sched_thread_task *t);

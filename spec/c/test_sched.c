@@ -589,7 +589,9 @@ static run_result balance_fn(stask *s, sched_worker *w) {
                                                                               : RUN_DONE;
 }
 
-static void test_balance(void) {
+/* One round of 8 CPU-bound tasks; returns the spread of their first
+** workers (most started on one worker minus fewest on another). */
+static int balance_round(void) {
   double t0 = now();
   stask *ts = calloc(BALANCE_TASKS, sizeof *ts);
   for (int i = 0; i < BALANCE_TASKS; i++) {
@@ -615,15 +617,27 @@ static void test_balance(void) {
          BALANCE_TASKS, BALANCE_RUNS, BALANCE_SPIN_S * 1e3, now() - t0);
   for (int k = 0; k < NWORKERS; k++) printf(" %d", per[k]);
   printf("\n");
-  if (hi - lo > 1)
-    fprintf(stderr, "balance: %d CPU-bound tasks started unevenly over %d workers "
-            "(%d to %d per worker)\n", BALANCE_TASKS, NWORKERS, lo, hi);
   CHECK(lost == 0);
   CHECK(unknown == 0);
-  CHECK(hi - lo <= 1);
+  free(ts);
+  return hi - lo;
+}
+
+/* The rule holds only while both workers keep polling: a worker thread
+** that the kernel holds off its CPU for PATIENCE_NS (other processes, as
+** when ctest runs tests in parallel) has its new work taken, as it should.
+** So a round may be uneven on a loaded machine; one of three must not be. */
+static void test_balance(void) {
+  int spread = 0;
+  for (int round = 0; round < 3; round++) {
+    spread = balance_round();
+    if (spread <= 1) break;
+    fprintf(stderr, "balance: %d CPU-bound tasks started unevenly over %d workers "
+            "(spread %d); trying again\n", BALANCE_TASKS, NWORKERS, spread);
+  }
+  CHECK(spread <= 1);
   CHECK(atomic_load(&owner_errors) == 0);
   CHECK(atomic_load(&ctx_errors) == 0);
-  free(ts);
 }
 
 /* ---- sched_each_worker ------------------------------------------------ */
