@@ -120,7 +120,9 @@ typedef struct lselect {
   sel_state s;
   int has_default;
   bool *handlers;            /* per case: it has a handler function */
-  _Alignas(max_align_t) unsigned char mem[];  /* cases, slots, lockorder, pollorder */
+  int *index;                /* per case: its index in the table (false
+                             ** entries, never ready, are left out of s) */
+  _Alignas(max_align_t) unsigned char mem[];  /* cases, slots, lockorder, pollorder, index */
 } lselect;
 
 static int select_gc(lua_State *L) {
@@ -157,7 +159,7 @@ static lselect *build(lua_State *L) {
                "or true, got %s)", luaL_typename(L, -1));
   lua_pop(L, 1);
   size_t size = sizeof(lselect) + (size_t)n * (sizeof(sel_case) + sizeof(chan *) +
-                                                sizeof(int) + sizeof(codec_msg) +
+                                                2 * sizeof(int) + sizeof(codec_msg) +
                                                 sizeof(bool));
   /* A goroutine's select lives in its scratch memory (no allocation, it
   ** survives the park); an outside thread's in a userdata. Either way it
@@ -176,23 +178,31 @@ static lselect *build(lua_State *L) {
   codec_msg *slots = (codec_msg *)(sel->s.cases + n);
   sel->s.lockorder = (chan **)(slots + n);
   sel->s.pollorder = (int *)(sel->s.lockorder + n);
-  sel->handlers = (bool *)(sel->s.pollorder + n);
+  sel->index = sel->s.pollorder + n;
+  sel->handlers = (bool *)(sel->index + n);
+  int used = 0;
   for (int i = 0; i < n; i++) {
     lua_rawgeti(L, 1, i + 1);
+    if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
+      lua_pop(L, 1);   /* Go's nil channel: never ready, keeps its index */
+      continue;
+    }
     lcase *k = to_case(L, -1);
     if (!k) {
-      for (int j = 0; j < i; j++) codec_free(&slots[j]);   /* clones so far */
+      for (int j = 0; j < used; j++) codec_free(&slots[j]);   /* clones so far */
       luaL_error(L, "bad argument #1 to 'select' (case #%d is a %s, not a case "
                  "built by case_recv or case_send)", i + 1, luaL_typename(L, -1));
     }
-    sel->s.cases[i].c = k->c;
-    sel->s.cases[i].dir = k->dir;
-    sel->handlers[i] = k->has_handler;
-    sel->s.cases[i].elem = &slots[i];
-    if (k->dir == SEL_SEND) clone_msg(&slots[i], &k->value);
+    sel->s.cases[used].c = k->c;
+    sel->s.cases[used].dir = k->dir;
+    sel->handlers[used] = k->has_handler;
+    sel->index[used] = i;
+    sel->s.cases[used].elem = &slots[used];
+    if (k->dir == SEL_SEND) clone_msg(&slots[used], &k->value);
     lua_pop(L, 1);
+    used++;
   }
-  sel->s.n = n;   /* finish() frees the clones; for a userdata, __gc too */
+  sel->s.n = used;   /* finish() frees the clones; for a userdata, __gc too */
   return sel;
 }
 
@@ -201,7 +211,7 @@ static int results_done(lua_State *L, int status, lua_KContext ctx) {
   return lua_gettop(L) - 2;
 }
 
-/* Pushes the select's results for case i (0-based): index then the
+/* Pushes the select's results for case i (0-based, of s): index then the
 ** handler's results, or v, ok for a receive without handler. */
 static int finish(lua_State *L, lselect *sel, int i, bool ok) {
   sel_case *k = &sel->s.cases[i];
@@ -211,10 +221,10 @@ static int finish(lua_State *L, lselect *sel, int i, bool ok) {
   for (int j = 0; j < sel->s.n; j++)         /* values not sent */
     if (sel->s.cases[j].dir == SEL_SEND) codec_free(sel->s.cases[j].elem);
   if (k->dir == SEL_SEND && !ok) return luaL_error(L, "send on closed channel");
-  lua_pushinteger(L, i + 1);
+  lua_pushinteger(L, sel->index[i] + 1);
   bool has_fn = sel->handlers[i];
   if (has_fn) {
-    lua_rawgeti(L, 1, i + 1);
+    lua_rawgeti(L, 1, sel->index[i] + 1);
     lua_getiuservalue(L, -1, 2);
     lua_remove(L, -2);
   }

@@ -1040,3 +1040,61 @@ describe("stress", function()
     end)
   end
 end)
+
+describe("lugo.select with false cases (Go's nil channel)", function()
+  it("never chooses a false case and keeps the others' indices", function()
+    local ch, quit = lugo.chan(), lugo.chan(1)
+    quit:send("q")
+    local ready = false
+    local i, v, ok = lugo.select { ready and ch:case_recv() or false, quit:case_recv() }
+    assert.are.same({ 2, "q", true }, { i, v, ok })
+  end)
+
+  it("calls the handler of the case at its own index", function()
+    local c = lugo.chan(1)
+    c:send(7)
+    local i, a, b = lugo.select { false, false, c:case_recv(function(v, ok) return "got", v end) }
+    assert.are.same({ 3, "got", 7 }, { i, a, b })
+  end)
+
+  it("waits for the real cases when the false ones come first and last", function()
+    local ch = lugo.chan()
+    lugo.go(function() lugo.sleep(0.02); ch:send(5) end)
+    local i, v, ok = lugo.select { false, ch:case_recv(), false }
+    assert.are.same({ 2, 5, true }, { i, v, ok })
+  end)
+
+  it("with only false cases and a default, returns nil at once", function()
+    assert.are.same({ nil, "d" }, { lugo.select { false, false, default = function() return "d" end } })
+    assert.is_nil((lugo.select { false, default = true }))
+  end)
+
+  it("a send case that is false sends nothing", function()
+    local c = lugo.chan(1)
+    local i = lugo.select { false and c:case_send(1) or false, default = true }
+    assert.is_nil(i)
+    assert.are.equal(0, #c)
+  end)
+
+  it("still rejects other values, naming the case", function()
+    local ok, err = pcall(lugo.select, { false, 42 })
+    assert.is_false(ok)
+    assert.is_true(has(err, "bad argument #1 to 'select' (case #2 is a number, not a case built by case_recv or case_send)"), err)
+    ok, err = pcall(lugo.select, { true })
+    assert.is_false(ok)
+    assert.is_true(has(err, "(case #1 is a boolean, not a case"), err)
+  end)
+
+  it("with only false cases blocks for ever: a deadlock in a child", function()
+    local out, err, code = child([[
+      local lugo = require "lugo"
+      print("before")
+      io.stdout:flush()
+      lugo.select { false, false }
+      print("after")
+    ]])
+    assert.are.equal("before\n", out)
+    assert.are.equal(2, code)
+    assert.is_true(has(err, "goroutine 1 [select (no cases)]:"), err)
+  end)
+end)
