@@ -3,6 +3,7 @@
 #define _GNU_SOURCE 1
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <time.h>
 #include <lauxlib.h>
 
@@ -42,6 +43,33 @@ static int l_stack(lua_State *L) {
   return 1;
 }
 
+/* print as the standard library's, but each call's whole line goes out in
+** one fwrite (atomic under stdout's lock) and one flush, so that lines
+** printed by goroutines on different workers never mix (API.md, Output). */
+static int l_print(lua_State *L) {
+  int n = lua_gettop(L);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (int i = 1; i <= n; i++) {
+    if (i > 1) luaL_addchar(&b, '\t');
+    luaL_tolstring(L, i, NULL);   /* __tostring and __name, as print does */
+    luaL_addvalue(&b);
+  }
+  luaL_addchar(&b, '\n');
+  luaL_pushresult(&b);
+  size_t len;
+  const char *line = lua_tolstring(L, -1, &len);
+  fwrite(line, 1, len, stdout);
+  fflush(stdout);
+  return 0;
+}
+
+/* Replaces the global print of L (every state that opens lugo). */
+static void install_print(lua_State *L) {
+  lua_pushcfunction(L, l_print);
+  lua_setglobal(L, "print");
+}
+
 static const luaL_Reg lugo_funcs[] = {
   {"go", gor_l_go},
   {"yield", gor_l_yield},
@@ -68,6 +96,7 @@ LUGO_API int luaopen_lugo(lua_State *L) {
   pthread_once(&pinned, pin_module);
   sched_init(&gor_hooks);
   sched_register_thread();   /* no-op on workers */
+  install_print(L);
   luaL_newlib(L, lugo_funcs);
   lua_pushliteral(L, LUGO_VERSION);
   lua_setfield(L, -2, "version");
