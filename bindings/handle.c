@@ -6,12 +6,13 @@
 
 /* Registry keys: only their addresses matter. */
 static char cache_key;                 /* weak-valued: key -> handle */
-static char meta_keys[OBJ_TIMER + 1];  /* one metatable per kind */
-static const char *const kind_names[OBJ_TIMER + 1] = {
+static char meta_keys[OBJ_KINDS];      /* one metatable per kind */
+static const char *const kind_names[OBJ_KINDS] = {
   [OBJ_CHAN] = "channel",
   [OBJ_WAITGROUP] = "waitgroup",
   [OBJ_MUTEX] = "mutex",
   [OBJ_TIMER] = "timer",
+  [OBJ_ATOMIC] = "atomic",
 };
 
 static lhandle *to_handle(lua_State *L, int idx) {

@@ -105,5 +105,6 @@ LUGO_API int luaopen_lugo(lua_State *L) {
   lselect_open(L);
   lmutex_open(L);
   ltime_open(L);
+  latomic_open(L);
   return 1;
 }

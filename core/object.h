@@ -9,7 +9,9 @@ typedef enum obj_kind {
   OBJ_CHAN = 1,
   OBJ_WAITGROUP = 2,
   OBJ_MUTEX = 3,
-  OBJ_TIMER = 4
+  OBJ_TIMER = 4,
+  OBJ_ATOMIC = 5,
+  OBJ_KINDS                /* one past the last kind */
 } obj_kind;
 
 /* First member of every core object. refs is atomic: handles live in many
