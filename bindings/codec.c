@@ -504,8 +504,9 @@ static void names_add(lua_State *L, int map, int owner, int value, int mod,
   lua_settop(L, top);
 }
 
-/* Names the fields of module table mod (its key at modkey). The fields of
-** _G that are tables are user globals, copied rather than named. */
+/* Names the fields of module table mod (its key at modkey): C functions,
+** tables and userdata (io.stdout). The fields of _G that are tables or
+** userdata are user globals, copied (or refused) rather than named. */
 static void names_add_fields(lua_State *L, int map, int owner, int modkey,
                              int mod, int globals) {
   int isglobals = lua_rawequal(L, mod, globals);
@@ -514,7 +515,7 @@ static void names_add_fields(lua_State *L, int map, int owner, int modkey,
     int t = lua_type(L, -1);
     int top = lua_gettop(L);
     if (lua_type(L, -2) == LUA_TSTRING &&
-        (lua_iscfunction(L, -1) ||
+        (lua_iscfunction(L, -1) || (t == LUA_TUSERDATA && !isglobals) ||
          (t == LUA_TTABLE && !isglobals && !lua_rawequal(L, -1, globals))))
       names_add(L, map, owner, top, modkey, top - 1);
     lua_pop(L, 1);
@@ -876,8 +877,13 @@ static void encode_object(Enc *e, int idx, const Path *p) {
   CState *cs = e->cs;
   lugo_obj *o;
   int flags;
-  if (!lobj_test(e->L, idx, &o, &flags))
+  if (!lobj_test(e->L, idx, &o, &flags)) {
+    /* Not ours: it may be reachable from package.loaded (io.stdout). */
+    if (encode_named(e, idx, 0) || (!e->names_rebuilt && (e->names_rebuilt = 1) &&
+                                    encode_named(e, idx, 1)))
+      return;
     enc_error(e, "userdata", NULL, p);
+  }
   if (cs->nobjs == cs->objcap) {
     unsigned n = cs->objcap ? cs->objcap * 2 : 4;
     lugo_obj **a = (lugo_obj **)pool_realloc(cs->objs, n * sizeof(lugo_obj *));

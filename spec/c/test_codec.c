@@ -568,9 +568,9 @@ static void test_errors(void) {
                "lugo: cannot transfer thread (argument #1)");
   ENCODE_ERROR("return coroutine.create(print)", "value sent",
                "lugo: cannot transfer thread (value sent)");
-  ENCODE_ERROR("local f = io.stdout\n return function() return f end", arg,
+  ENCODE_ERROR("local f = io.tmpfile()\n return function() return f end", arg,
                "lugo: cannot transfer userdata (upvalue 'f' of argument #1)");
-  ENCODE_ERROR("return 1, {a = {b = {io.stdout}}}", arg,
+  ENCODE_ERROR("return 1, {a = {b = {io.tmpfile()}}}", arg,
                "lugo: cannot transfer userdata (field 'a.b[1]' of "
                "argument #2)");
   ENCODE_ERROR("return {[coroutine.create(print)] = 1}", arg,
@@ -578,21 +578,21 @@ static void test_errors(void) {
   ENCODE_ERROR("return {[{coroutine.create(print)}] = 1}", arg,
                "lugo: cannot transfer thread (field '[1]' of key in "
                "argument #1)");
-  ENCODE_ERROR("return setmetatable({}, {__index = io.stdout})", arg,
+  ENCODE_ERROR("return setmetatable({}, {__index = io.tmpfile()})", arg,
                "lugo: cannot transfer userdata (field '__index' of "
                "metatable of argument #1)");
   ENCODE_ERROR("return string.gmatch('a', 'a')", arg,
                "lugo: cannot transfer C function (argument #1)");
   ENCODE_ERROR("return lightud()", arg,
                "lugo: cannot transfer light userdata (argument #1)");
-  ENCODE_ERROR("return {['a b'] = {[2.5] = {[true] = io.stdout}}}", arg,
+  ENCODE_ERROR("return {['a b'] = {[2.5] = {[true] = io.tmpfile()}}}", arg,
                "lugo: cannot transfer userdata (field '[\"a b\"][2.5][true]' "
                "of argument #1)");
-  ENCODE_ERROR("local cfg = {x = io.stdout}\n"
+  ENCODE_ERROR("local cfg = {x = io.tmpfile()}\n"
                "return function() return cfg end", arg,
                "lugo: cannot transfer userdata (field 'x' of upvalue 'cfg' "
                "of argument #1)");
-  ENCODE_ERROR("local out = io.stdout\n"
+  ENCODE_ERROR("local out = io.tmpfile()\n"
                "return 1, 2, {handlers = {function() return out end}}", arg,
                "lugo: cannot transfer userdata (upvalue 'out' of field "
                "'handlers[1]' of argument #3)");
