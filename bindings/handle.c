@@ -13,6 +13,7 @@ static const char *const kind_names[OBJ_KINDS] = {
   [OBJ_MUTEX] = "mutex",
   [OBJ_TIMER] = "timer",
   [OBJ_ATOMIC] = "atomic",
+  [OBJ_RWMUTEX] = "rwmutex",
 };
 
 static lhandle *to_handle(lua_State *L, int idx) {

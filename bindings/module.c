@@ -106,5 +106,6 @@ LUGO_API int luaopen_lugo(lua_State *L) {
   lmutex_open(L);
   ltime_open(L);
   latomic_open(L);
+  lrwmutex_open(L);
   return 1;
 }
