@@ -14,6 +14,7 @@ static const char *const kind_names[OBJ_KINDS] = {
   [OBJ_TIMER] = "timer",
   [OBJ_ATOMIC] = "atomic",
   [OBJ_RWMUTEX] = "rwmutex",
+  [OBJ_ONCE] = "once",
 };
 
 static lhandle *to_handle(lua_State *L, int idx) {

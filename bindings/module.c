@@ -107,5 +107,6 @@ LUGO_API int luaopen_lugo(lua_State *L) {
   ltime_open(L);
   latomic_open(L);
   lrwmutex_open(L);
+  lonce_open(L);
   return 1;
 }

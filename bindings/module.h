@@ -16,6 +16,7 @@ void lmutex_open(lua_State *L);
 void ltime_open(lua_State *L);
 void latomic_open(lua_State *L);
 void lrwmutex_open(lua_State *L);
+void lonce_open(lua_State *L);
 
 /* Channel methods that build select cases (lselect.c). */
 int lselect_case_recv(lua_State *L);

@@ -12,6 +12,7 @@ typedef enum obj_kind {
   OBJ_TIMER = 4,
   OBJ_ATOMIC = 5,
   OBJ_RWMUTEX = 6,
+  OBJ_ONCE = 7,
   OBJ_KINDS                /* one past the last kind */
 } obj_kind;
 
