@@ -15,6 +15,7 @@ static const char *const kind_names[OBJ_KINDS] = {
   [OBJ_ATOMIC] = "atomic",
   [OBJ_RWMUTEX] = "rwmutex",
   [OBJ_ONCE] = "once",
+  [OBJ_COND] = "cond",
 };
 
 static lhandle *to_handle(lua_State *L, int idx) {

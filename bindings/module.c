@@ -108,5 +108,6 @@ LUGO_API int luaopen_lugo(lua_State *L) {
   latomic_open(L);
   lrwmutex_open(L);
   lonce_open(L);
+  lcond_open(L);
   return 1;
 }

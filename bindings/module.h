@@ -17,6 +17,7 @@ void ltime_open(lua_State *L);
 void latomic_open(lua_State *L);
 void lrwmutex_open(lua_State *L);
 void lonce_open(lua_State *L);
+void lcond_open(lua_State *L);
 
 /* Channel methods that build select cases (lselect.c). */
 int lselect_case_recv(lua_State *L);

@@ -13,6 +13,7 @@ typedef enum obj_kind {
   OBJ_ATOMIC = 5,
   OBJ_RWMUTEX = 6,
   OBJ_ONCE = 7,
+  OBJ_COND = 8,
   OBJ_KINDS                /* one past the last kind */
 } obj_kind;
 
