@@ -64,14 +64,14 @@ typedef struct sched_hooks {
 /* Installs the hooks; only the first call counts. */
 void sched_init(const sched_hooks *hooks);
 
-/* Sets the worker count (>= 1). Returns false if the workers already
-** started (or n < 1). */
+/* Sets the worker count (>= 1). Returns false once the first sched_spawn
+** started them (or n < 1); sched_spawn_main's lone worker does not count. */
 bool sched_set_workers(int n);
 
 /* Worker count: the configured one, else LUGO_WORKERS, else online CPUs. */
 int sched_workers(void);
 
-/* True once the first task was spawned (workers started). */
+/* True once the first sched_spawn started every worker. */
 bool sched_started(void);
 
 /* Queues a new task (owner NULL), starting the workers on first use.
