@@ -122,23 +122,11 @@ chan_status chan_close(chan *c) {
   }
   c->closed = true;
   /* Collect every waiter under the lock, wake them after it (rule 2). */
-  waiter *woken = NULL, *w;
-  while ((w = waitq_pop(&c->recvq)) != NULL) {
-    w->success = false;
-    w->next = woken;
-    woken = w;
-  }
-  while ((w = waitq_pop(&c->sendq)) != NULL) {
-    w->success = false;
-    w->next = woken;
-    woken = w;
-  }
+  waiter *woken = NULL;
+  waitq_collect(&c->recvq, &woken, false);
+  waitq_collect(&c->sendq, &woken, false);
   pthread_mutex_unlock(&c->mu);
-  while (woken) {
-    w = woken;
-    woken = w->next;          /* read before the wake: w dies with its task */
-    sched_wake(w->task);
-  }
+  waitq_wake_list(woken);
   return CHAN_OK;
 }
 

@@ -44,29 +44,25 @@ void cond_wait_abort(cond *c, waiter *w) {
   pthread_mutex_unlock(&c->mu);
 }
 
-/* Wakes up to max waiters (max < 0: all), with mu released (rule 2). */
-static void wake(cond *c, int max) {
-  waiter *woken = NULL, *w;
+/* Wakes one waiter (all: every one), with mu released (rule 2). */
+static void wake(cond *c, bool all) {
+  waiter *woken = NULL;
   pthread_mutex_lock(&c->mu);
-  while (max-- != 0 && (w = waitq_pop(&c->waiters)) != NULL) {
-    w->success = true;
-    w->next = woken;
-    woken = w;
+  if (all) {
+    waitq_collect(&c->waiters, &woken, true);
+  } else if ((woken = waitq_pop(&c->waiters)) != NULL) {
+    woken->success = true;
   }
   pthread_mutex_unlock(&c->mu);
-  while (woken) {
-    w = woken;
-    woken = w->next;          /* read before the wake: w dies with its task */
-    sched_wake(w->task);
-  }
+  waitq_wake_list(woken);
 }
 
 void cond_signal(cond *c) {
-  wake(c, 1);
+  wake(c, false);
 }
 
 void cond_broadcast(cond *c) {
-  wake(c, -1);
+  wake(c, true);
 }
 
 void cond_unlock_internal(void *c) {

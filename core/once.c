@@ -44,20 +44,12 @@ once_status once_begin(once *o, sched_task *task, waiter *w) {
 }
 
 void once_done(once *o) {
-  waiter *woken = NULL, *w;
+  waiter *woken = NULL;
   pthread_mutex_lock(&o->mu);
   o->state = DONE;
-  while ((w = waitq_pop(&o->waiters)) != NULL) {
-    w->success = true;
-    w->next = woken;
-    woken = w;
-  }
+  waitq_collect(&o->waiters, &woken, true);
   pthread_mutex_unlock(&o->mu);
-  while (woken) {             /* rule 2: wake with no lock held */
-    w = woken;
-    woken = w->next;          /* read before the wake: w dies with its task */
-    sched_wake(w->task);
-  }
+  waitq_wake_list(woken);
 }
 
 void once_unlock_internal(void *o) {

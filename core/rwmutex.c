@@ -90,15 +90,6 @@ static waiter *pass_to_writer(rwmutex *m) {
   return w;
 }
 
-/* Wakes a list of waiters linked through next, mu released (rule 2). */
-static void wake_all(waiter *list) {
-  while (list) {
-    waiter *w = list;
-    list = w->next;           /* read before the wake: w dies with its task */
-    sched_wake(w->task);
-  }
-}
-
 bool rwmutex_unlock(rwmutex *m) {
   pthread_mutex_lock(&m->mu);
   if (!m->writer) {
@@ -106,16 +97,12 @@ bool rwmutex_unlock(rwmutex *m) {
     return false;
   }
   m->writer = false;
-  waiter *woken = NULL, *w;
-  while ((w = waitq_pop(&m->readers_waiting)) != NULL) {
-    w->success = true;
-    m->readers++;
-    w->next = woken;
-    woken = w;
-  }
+  waiter *woken = NULL;
+  waitq_collect(&m->readers_waiting, &woken, true);
+  for (waiter *w = woken; w; w = w->next) m->readers++;
   if (!woken) woken = pass_to_writer(m);
   pthread_mutex_unlock(&m->mu);
-  wake_all(woken);
+  waitq_wake_list(woken);
   return true;
 }
 
@@ -127,7 +114,7 @@ bool rwmutex_runlock(rwmutex *m) {
   }
   waiter *woken = --m->readers == 0 ? pass_to_writer(m) : NULL;
   pthread_mutex_unlock(&m->mu);
-  wake_all(woken);
+  waitq_wake_list(woken);
   return true;
 }
 

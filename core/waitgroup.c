@@ -34,20 +34,10 @@ bool wg_add(waitgroup *wg, long delta) {
     return false;
   }
   wg->count = sum;
-  waiter *woken = NULL, *w;
-  if (wg->count == 0) {
-    while ((w = waitq_pop(&wg->waiters)) != NULL) {
-      w->success = true;
-      w->next = woken;
-      woken = w;
-    }
-  }
+  waiter *woken = NULL;
+  if (wg->count == 0) waitq_collect(&wg->waiters, &woken, true);
   pthread_mutex_unlock(&wg->mu);
-  while (woken) {
-    w = woken;
-    woken = w->next;          /* read before the wake: w dies with its task */
-    sched_wake(w->task);
-  }
+  waitq_wake_list(woken);
   return true;
 }
 

@@ -91,4 +91,25 @@ static inline waiter *waitq_pop(waitq *q) {
   return NULL;
 }
 
+/* "Collect, unlock, wake" (rule 2: never wake under the object's lock):
+** under the lock, waitq_collect moves every waiter of q that can still be
+** woken onto *list (linked through next), with success set as given;
+** after the lock is released, waitq_wake_list wakes them. */
+static inline void waitq_collect(waitq *q, waiter **list, bool success) {
+  waiter *w;
+  while ((w = waitq_pop(q)) != NULL) {
+    w->success = success;
+    w->next = *list;
+    *list = w;
+  }
+}
+
+static inline void waitq_wake_list(waiter *list) {
+  while (list) {
+    waiter *w = list;
+    list = w->next;           /* read before the wake: w dies with its task */
+    sched_wake(w->task);
+  }
+}
+
 #endif
