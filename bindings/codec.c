@@ -20,6 +20,9 @@
 **   NAMED              varint length, module name, then varint 0, or field
 **                      length + 1 and the field: package.loaded[mod][field]
 **   OBJ                varint index into msg->objs, a byte of view flags
+** A message made by codec_encode_carrying ends with one more value (not
+** counted among its values by the sender): a TABLE, global name -> value,
+** or NIL when there are none.
 ** Tables and functions copied are numbered 1, 2... in the order their tags
 ** appear. TAG_SHARED on such a tag says that a later REF or UPJOIN names it,
 ** so the decoder keeps only those in its reference table. Both sides stop at
@@ -36,6 +39,7 @@
 
 #include "codec.h"
 #include "../core/pool.h"
+#include "dump.h"
 #include "factory.h"
 #include "object.h"
 
@@ -147,14 +151,15 @@ static CState *cstate_open(lua_State *L) {
 
 /* Where a value sits, for error messages; one frame per step, on the C
 ** stack, rendered only when an error is raised. */
-enum { P_ROOT, P_FIELD, P_INDEX, P_KEY, P_UPVAL, P_META };
+enum { P_ROOT, P_FIELD, P_INDEX, P_KEY, P_UPVAL, P_META, P_GLOBAL };
 
 typedef struct Path {
   const struct Path *up;
   int kind;
-  int idx;                /* P_ROOT: position; P_FIELD: stack index of key */
+  int idx;                /* P_ROOT: position; P_FIELD: stack index of key;
+                             P_GLOBAL: the global's number */
   lua_Integer n;          /* P_INDEX: the integer key */
-  const char *name;       /* P_UPVAL: the upvalue's name */
+  const char *name;       /* P_UPVAL, P_GLOBAL: the upvalue's, global's name */
 } Path;
 
 typedef struct Enc {
@@ -170,6 +175,15 @@ typedef struct Enc {
   unsigned nobj;          /* tables and functions numbered so far */
   int depth;
   int names_rebuilt;      /* names map built anew in this encode */
+  /* Carrying globals (codec_encode_carrying): the global names met in the
+  ** functions encoded, numbered 1, 2... in order: gnames[name] = number,
+  ** gnames[number] = name, gnames[-number] = what met it first (a global's
+  ** number, or minus a root value's position). gfrom is what is being
+  ** encoded now, in the same terms. */
+  int carry;
+  int gnames;             /* stack index of that table, or 0: none yet */
+  int gnames_slot;        /* where it goes once made */
+  lua_Integer gcount, gfrom;
 } Enc;
 
 static void push_where(Enc *e, const Path *p);
@@ -256,6 +270,24 @@ static void push_fields(Enc *e, const Path *p) {
     push_key(e, p, 1);
 }
 
+/* "global 'g' of global 'f' of argument #1": global number i and what met
+** it first. */
+static void push_global_where(Enc *e, lua_Integer i) {
+  lua_State *L = e->L;
+  luaL_checkstack(L, 3, NULL);
+  lua_rawgeti(L, e->gnames, i);
+  lua_pushfstring(L, "global '%s' of ", lua_tostring(L, -1));
+  lua_remove(L, -2);
+  lua_rawgeti(L, e->gnames, -i);
+  lua_Integer from = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  if (from < 0)
+    lua_pushfstring(L, e->what, (int)-from);
+  else
+    push_global_where(e, from);
+  lua_concat(L, 2);
+}
+
 static void push_where(Enc *e, const Path *p) {
   lua_State *L = e->L;
   const Path *q;
@@ -273,6 +305,9 @@ static void push_where(Enc *e, const Path *p) {
     case P_META:
       lua_pushstring(L, "metatable of ");
       break;
+    case P_GLOBAL:
+      push_global_where(e, p->idx);
+      return;
     default:  /* a chain of fields, shown as one expression */
       lua_pushstring(L, "field '");
       push_fields(e, p);
@@ -660,8 +695,9 @@ static void push_dump(lua_State *L, int idx) {
   lua_remove(L, -2);
 }
 
-/* Writes length, hash and dump of the function at idx. lua_dump is costly,
-** so dumps are cached per function (weak keys) in the registry. */
+/* Writes length, hash and dump of the function at idx and leaves that
+** string (hash, then dump) on top. lua_dump is costly, so dumps are cached
+** per function (weak keys) in the registry. */
 static void put_dump(Enc *e, int idx) {
   lua_State *L = e->L;
   const char *s;
@@ -687,7 +723,7 @@ static void put_dump(Enc *e, int idx) {
   s = lua_tolstring(L, -1, &n);
   put_varint(e, (lua_Unsigned)(n - 4));
   put(e, s, n);
-  lua_pop(L, 2);
+  lua_remove(L, -2);
 }
 
 /* ---- values ---- */
@@ -834,6 +870,48 @@ static void encode_upvalue(Enc *e, int f, int i, unsigned ord, size_t pos,
   encode_value(e, lua_gettop(L), lua_type(L, -1), p);
 }
 
+/* Numbers the global names that the Lua function at idx (its dump at
+** dumpidx: hash, then bytes) reads or assigns, if its _ENV is the sender's
+** globals; encode_globals copies their values. */
+static void note_globals(Enc *e, int idx, int dumpidx) {
+  lua_State *L = e->L;
+  const char *name;
+  int env_up = -1, i;
+  for (i = 1; env_up < 0 && (name = lua_getupvalue(L, idx, i)) != NULL; i++) {
+    if (strcmp(name, "_ENV") == 0 && lua_type(L, -1) == LUA_TTABLE &&
+        is_globals(e, lua_topointer(L, -1)))
+      env_up = i - 1;
+    lua_pop(L, 1);
+  }
+  if (env_up < 0)
+    return;
+  size_t n;
+  const char *dump = lua_tolstring(L, dumpidx, &n);
+  if (e->gnames == 0) {     /* made at the first such function */
+    lua_newtable(L);
+    lua_replace(L, e->gnames_slot);
+    e->gnames = e->gnames_slot;
+  }
+  dump_push_global_names(L, (const unsigned char *)dump + 4, n - 4, env_up);
+  lua_Integer count = (lua_Integer)lua_rawlen(L, -1);
+  for (lua_Integer k = 1; k <= count; k++) {
+    lua_rawgeti(L, -1, k);
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, e->gnames) == LUA_TNIL) {
+      e->gcount++;
+      lua_pushvalue(L, -2);
+      lua_pushinteger(L, e->gcount);
+      lua_rawset(L, e->gnames);
+      lua_pushvalue(L, -2);
+      lua_rawseti(L, e->gnames, e->gcount);
+      lua_pushinteger(L, e->gfrom);
+      lua_rawseti(L, e->gnames, -e->gcount);
+    }
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
+}
+
 static void encode_function(Enc *e, int idx, const Path *p) {
   lua_State *L = e->L;
   const void *ptr = lua_topointer(L, idx);
@@ -852,6 +930,9 @@ static void encode_function(Enc *e, int idx, const Path *p) {
   map_add(e, ptr, ord, 0, pos);
   put_byte(e, TAG_FUNC);
   put_dump(e, idx);
+  if (e->carry)
+    note_globals(e, idx, lua_gettop(L));
+  lua_pop(L, 1);
   for (i = 1; (name = lua_getupvalue(L, idx, i)) != NULL; i++) {
     Path u = {p, P_UPVAL, 0, 0, name};
     encode_upvalue(e, idx, i, ord, pos, &u);
@@ -935,8 +1016,43 @@ static void encode_value(Enc *e, int idx, int type, const Path *p) {
   }
 }
 
-void codec_encode(lua_State *L, int first, int n, int env, const char *what,
-                  codec_msg *msg) {
+/* After the values, when carrying globals: one more table, global name ->
+** value, of the names noted (values that are nil left out), or nil if no
+** name was. Encoding a value may note more names: they are taken in turn
+** until none is left. */
+static void encode_globals(Enc *e) {
+  lua_State *L = e->L;
+  size_t cpos;
+  lua_Unsigned count = 0;
+  if (e->gcount == 0) {
+    put_byte(e, TAG_NIL);
+    return;
+  }
+  e->nobj++;                /* numbered as every table, never referenced */
+  put_byte(e, TAG_TABLE);
+  cpos = e->len;
+  put_u32(e, 0);
+  put_u32(e, 0);
+  for (lua_Integer i = 1; i <= e->gcount; i++) {
+    int top = lua_gettop(L);
+    lua_rawgeti(L, e->gnames, i);
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, e->envidx) != LUA_TNIL) {
+      Path g = {NULL, P_GLOBAL, (int)i, 0, lua_tostring(L, top + 1)};
+      e->gfrom = i;
+      encode_string(e, top + 1);
+      encode_value(e, top + 2, lua_type(L, top + 2), &g);
+      count++;
+    }
+    lua_settop(L, top);
+  }
+  if (count > UINT32_MAX)
+    enc_error(e, NULL, "too many globals", NULL);
+  patch_u32(e, cpos + 4, (uint32_t)count);
+}
+
+static void encode_message(lua_State *L, int first, int n, int env,
+                           const char *what, int carry, codec_msg *msg) {
   int base = lua_gettop(L);
   int i;
   Enc e;
@@ -960,11 +1076,21 @@ void codec_encode(lua_State *L, int first, int n, int env, const char *what,
   e.nobj = 0;
   e.depth = 0;
   e.names_rebuilt = 0;
+  e.carry = carry && env != 0;
+  e.gcount = e.gfrom = 0;
   e.cs = cstate_open(L);   /* stays on the stack as an anchor */
+  e.gnames = 0;
+  if (e.carry) {
+    lua_pushnil(L);
+    e.gnames_slot = lua_gettop(L);
+  }
   for (i = 0; i < n; i++) {
     Path root = {NULL, P_ROOT, i + 1, 0, NULL};
+    e.gfrom = -(i + 1);
     encode_value(&e, first + i, lua_type(L, first + i), &root);
   }
+  if (e.carry)
+    encode_globals(&e);
   msg->len = e.len;
   if (e.buf != msg->inline_buf) {
     msg->heap = e.buf;
@@ -981,6 +1107,16 @@ void codec_encode(lua_State *L, int first, int n, int env, const char *what,
   }
   e.cs->busy = 0;
   lua_settop(L, base);
+}
+
+void codec_encode(lua_State *L, int first, int n, int env, const char *what,
+                  codec_msg *msg) {
+  encode_message(L, first, n, env, what, 0, msg);
+}
+
+void codec_encode_carrying(lua_State *L, int first, int n, int env,
+                           const char *what, codec_msg *msg) {
+  encode_message(L, first, n, env, what, 1, msg);
 }
 
 void codec_free(codec_msg *msg) {

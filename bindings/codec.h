@@ -33,6 +33,16 @@ typedef struct codec_msg {
 void codec_encode(lua_State *L, int first, int n, int env, const char *what,
                   codec_msg *msg);
 
+/* Like codec_encode, and carries globals (API.md, Isolation): the global
+** names that the Lua functions among the values read or assign (through an
+** _ENV that is env, nested functions included) are looked up raw in env;
+** one more value follows the n: a table of those that are not nil, encoded
+** in the same graph (so shared identity holds), which may carry more names
+** (a global function's own globals), taken in turn. A value that cannot
+** cross is named "global 'g' of argument #1". */
+void codec_encode_carrying(lua_State *L, int first, int n, int env,
+                           const char *what, codec_msg *msg);
+
 /* Decodes msg, pushing its values; returns how many. env is the stack index
 ** of the receiver's global table (0: the VM's _G). A corrupt or truncated
 ** msg raises a Lua error ("lugo: corrupt message (...)"), never crashes. A

@@ -6,6 +6,7 @@
 ** the dump bytes, in Lua 5.4's binary chunk format, see ldump.c) and loaded
 ** per function and VM; calling it costs far less than lua_load. */
 #include "factory.h"
+#include "dump.h"
 
 #include <string.h>
 #include <lauxlib.h>
@@ -14,7 +15,6 @@
 ** 7-14, k in 15, B in 16-23, C in 24-31; Bx in 15-31. */
 #define OP_RETURN 70
 #define OP_CLOSURE 79
-#define HEADER_SIZE 31          /* signature .. LUAC_NUM, ldump.c dumpHeader */
 #define MAX_PARAMS 250
 
 /* Registry key of this VM's cache: integer (hash and length) -> {dump,
@@ -22,64 +22,6 @@
 ** a program making endless distinct functions does not grow it for ever. */
 static const char cache_key = 0;
 #define CACHE_MAX 1024
-
-typedef struct Reader {
-  const unsigned char *p, *end;
-  int ok;
-} Reader;
-
-static size_t read_size(Reader *r) {
-  size_t x = 0;
-  for (;;) {
-    if (r->p >= r->end || x > (SIZE_MAX >> 7)) {
-      r->ok = 0;
-      return 0;
-    }
-    int b = *r->p++;
-    x = (x << 7) | (size_t)(b & 0x7f);
-    if (b & 0x80) return x;
-  }
-}
-
-static void skip(Reader *r, size_t n) {
-  if ((size_t)(r->end - r->p) < n) {
-    r->ok = 0;
-    r->p = r->end;
-  } else {
-    r->p += n;
-  }
-}
-
-static void skip_string(Reader *r) {
-  size_t n = read_size(r);
-  if (n > 0) skip(r, n - 1);
-}
-
-/* Constant type tags of ldump.c (variant tags of lobject.h). */
-#define VNIL 0x00
-#define VFALSE 0x01
-#define VTRUE 0x11
-#define VNUMINT 0x03
-#define VNUMFLT 0x13
-#define VSHRSTR 0x04
-#define VLNGSTR 0x14
-
-static void skip_constants(Reader *r) {
-  size_t n = read_size(r);
-  for (size_t i = 0; i < n && r->ok; i++) {
-    if (r->p >= r->end) {
-      r->ok = 0;
-      return;
-    }
-    switch (*r->p++) {
-      case VNIL: case VFALSE: case VTRUE: break;
-      case VNUMINT: skip(r, sizeof(lua_Integer)); break;
-      case VNUMFLT: skip(r, sizeof(lua_Number)); break;
-      case VSHRSTR: case VLNGSTR: skip_string(r); break;
-      default: r->ok = 0;
-    }
-  }
-}
 
 static void put_size(luaL_Buffer *b, size_t x) {
   unsigned char buf[16];
@@ -98,23 +40,23 @@ static void put_instruction(luaL_Buffer *b, uint32_t i) {
 
 /* Pushes the factory chunk for dump, or returns 0 if it cannot be built. */
 static int build_chunk(lua_State *L, const unsigned char *dump, size_t n) {
-  if (n <= HEADER_SIZE + 1) return 0;
-  Reader r = {dump + HEADER_SIZE + 1, dump + n, 1};   /* + its upvalue count */
+  if (n <= DUMP_HEADER_SIZE + 1) return 0;
+  dump_reader r = {dump + DUMP_HEADER_SIZE + 1, dump + n, 1};   /* + its upvalue count */
   const unsigned char *proto = r.p;
-  skip_string(&r);                 /* source */
-  read_size(&r);                   /* linedefined */
-  read_size(&r);                   /* lastlinedefined */
-  skip(&r, 3);                     /* numparams, is_vararg, maxstacksize */
-  skip(&r, 4 * read_size(&r));     /* code */
-  skip_constants(&r);
+  dump_skip_string(&r);                 /* source */
+  dump_read_size(&r);                   /* linedefined */
+  dump_read_size(&r);                   /* lastlinedefined */
+  dump_skip(&r, 3);                     /* numparams, is_vararg, maxstacksize */
+  dump_skip(&r, 4 * dump_read_size(&r));     /* code */
+  dump_skip_constants(&r);
   const unsigned char *upvals_at = r.p;
-  size_t nups = read_size(&r);
+  size_t nups = dump_read_size(&r);
   const unsigned char *descs = r.p;
-  skip(&r, 3 * nups);
+  dump_skip(&r, 3 * nups);
   if (!r.ok || nups > MAX_PARAMS) return 0;
   luaL_Buffer b;
   luaL_buffinit(L, &b);
-  luaL_addlstring(&b, (const char *)dump, HEADER_SIZE);
+  luaL_addlstring(&b, (const char *)dump, DUMP_HEADER_SIZE);
   luaL_addchar(&b, 0);                       /* the factory has no upvalues */
   put_size(&b, sizeof "=lugo");              /* source "=lugo" (size + 1) */
   luaL_addlstring(&b, "=lugo", sizeof "=lugo" - 1);
@@ -194,7 +136,7 @@ int factory_push_cached(lua_State *L, const unsigned char *dump, size_t n,
   lua_replace(L, -4);
   lua_pop(L, 2);
   make_closure(L);
-  *nups = dump[HEADER_SIZE];   /* the dump's upvalue count (ldump.c dumpFunction) */
+  *nups = dump[DUMP_HEADER_SIZE];   /* the dump's upvalue count (ldump.c dumpFunction) */
   return 1;
 }
 

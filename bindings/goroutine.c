@@ -384,7 +384,7 @@ static goroutine *new_goroutine(lua_State *L, const char *who) {
   goroutine *self = running();
   codec_msg start;
   gor_push_env(L);
-  codec_encode(L, 1, n, n + 1, "argument #%d", &start);   /* may raise */
+  codec_encode_carrying(L, 1, n, n + 1, "argument #%d", &start);   /* may raise */
   lua_pop(L, 1);
   /* From the pool: records are made by the spawner's thread and freed by
   ** the worker that ran them, by the thousand. */
@@ -523,7 +523,17 @@ static int gor_entry(lua_State *L) {
   goroutine *g = lua_touserdata(L, 1);
   lua_settop(L, 0);
   lua_rawgeti(L, LUA_REGISTRYINDEX, g->env_ref);
-  int n = codec_decode_owned(L, &g->start, 1);
+  int n = codec_decode_owned(L, &g->start, 1) - 1;
+  /* The globals carried with fn (codec_encode_carrying): into the env. */
+  if (lua_istable(L, -1)) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, 1);
+    }
+  }
+  lua_pop(L, 1);
   if (g->join) {
     lua_callk(L, n - 1, LUA_MULTRET, (lua_KContext)g, entry_results);
     return entry_results(L, LUA_OK, (lua_KContext)g);

@@ -288,11 +288,15 @@ describe("globals", function()
     for _ = 1, 30 do assert.is_true(out:recv()) end
   end)
 
-  it("a global set in main is not seen by a goroutine", function()
+  it("a global set in main after the go call is not seen by the goroutine", function()
+    local gate, out = lugo.chan(), lugo.chan()
+    lugo.go(function(g, o)
+      g:recv()
+      o:send(iso_main_global == nil)
+    end, gate, out)
     rawset(_G, "iso_main_global", "main")
     with_cleanup(function() rawset(_G, "iso_main_global", nil) end, function()
-      local out = lugo.chan()
-      lugo.go(function(o) o:send(iso_main_global == nil) end, out)
+      gate:send(true)
       assert.is_true(out:recv())
     end)
   end)
@@ -1102,5 +1106,128 @@ describe("userdata reachable from package.loaded", function()
     f:close()
     assert.is_false(ok)
     assert.is_true(support.has(err, "lugo: cannot transfer userdata (upvalue 'f' of argument #1)"), err)
+  end)
+end)
+
+describe("globals travel like upvalues", function()
+  it("a top-level function can be called from a goroutine, with the functions it calls", function()
+    local out = child_ok([[
+      local lugo = require "lugo"
+      function square(x) return x * x end
+      function worker(id, results) results:send(id .. "=" .. square(id)) end
+      local results = lugo.chan(3)
+      for i = 1, 3 do lugo.go(worker, i, results) end
+      local t = {}
+      for i = 1, 3 do t[i] = results:recv() end
+      table.sort(t)
+      print(table.concat(t, " "))
+    ]])
+    assert.are.equal("1=1 2=4 3=9\n", out)
+  end)
+
+  it("copies each global's value at the go call; later changes stay on their side", function()
+    local out = child_ok([[
+      local lugo = require "lugo"
+      count = 10
+      local gate, done = lugo.chan(), lugo.chan()
+      lugo.go(function()
+        count = count + 1          -- the goroutine's own copy
+        gate:recv()
+        done:send(count)
+      end)
+      count = 100                  -- after the go call: not seen
+      gate:send(true)
+      print((done:recv()), count)
+    ]])
+    assert.are.equal("11\t100\n", out)
+  end)
+
+  it("globals reached from nested functions, upvalues and arguments travel too", function()
+    local out = child_ok([[
+      local lugo = require "lugo"
+      prefix, suffix, from_arg = "<", ">", "arg"
+      local function wrap(s) return prefix .. s .. suffix end
+      local done = lugo.chan()
+      lugo.go(function(f)
+        local function inner() return wrap("x") end
+        done:send(inner() .. f())
+      end, function() return from_arg end)
+      print((done:recv()))
+    ]])
+    assert.are.equal("<x>arg\n", out)
+  end)
+
+  it("keeps identity: a table that is both a global and an upvalue arrives as one table", function()
+    local out = child_ok([[
+      local lugo = require "lugo"
+      config = {n = 1}
+      local same = config
+      local done = lugo.chan()
+      lugo.go(function() same.n = 2; done:send(config.n .. " " .. tostring(rawequal(same, config))) end)
+      print((done:recv()))
+    ]])
+    assert.are.equal("2 true\n", out)
+  end)
+
+  it("standard library globals and a global lugo resolve by name", function()
+    local out = child_ok([[
+      lugo = require "lugo"
+      local done = lugo.chan()
+      lugo.go(function()
+        lugo.yield()
+        done:send(string.rep("a", 2) .. " " .. type(print) .. " " .. math.max(1, 2))
+      end)
+      print((done:recv()))
+    ]])
+    assert.are.equal("aa function 2\n", out)
+  end)
+
+  it("a global that cannot cross raises in the creator, naming it", function()
+    local out = child_ok([[
+      local lugo = require "lugo"
+      f = io.tmpfile()
+      function helper() return f end
+      print(select(2, pcall(lugo.go, function() return f end)))
+      print(select(2, pcall(lugo.go, function() return helper() end)))
+      print(select(2, pcall(lugo.go, print, {1, function() return f end})))
+    ]])
+    assert.are.equal(
+      "lugo: cannot transfer userdata (global 'f' of argument #1)\n" ..
+      "lugo: cannot transfer userdata (global 'f' of global 'helper' of argument #1)\n" ..
+      "lugo: cannot transfer userdata (global 'f' of argument #2)\n", out)
+  end)
+
+  it("a global nil in the creator is left out; one the goroutine assigns stays its own", function()
+    local out = child_ok([[
+      local lugo = require "lugo"
+      local done = lugo.chan()
+      lugo.go(function() done:send(missing == nil); made_here = 1 end)
+      print((done:recv()))
+      lugo.sleep(0.01)
+      print(made_here)
+    ]])
+    assert.are.equal("true\nnil\n", out)
+  end)
+
+  it("functions sent on a channel do not carry globals", function()
+    local out = child_ok([[
+      local lugo = require "lugo"
+      secret = "main's"
+      local fns, done = lugo.chan(), lugo.chan()
+      lugo.go(function() local f = fns:recv(); done:send(tostring(f())) end)
+      fns:send(function() return secret end)
+      print((done:recv()))
+    ]])
+    assert.are.equal("nil\n", out)
+  end)
+
+  it("lugo.run carries globals as lugo.go does", function()
+    local out = child_ok([[
+      local lugo = require "lugo"
+      base = 40
+      function add(n) return base + n end
+      print(lugo.run(function() return add(2) end))
+    ]])
+    assert.are.equal("42\n", out)
   end)
 end)
