@@ -1724,3 +1724,60 @@ int codec_decode_scalar(lua_State *L, codec_msg *msg) {
 }
 
 /* }====================================================== */
+
+/*
+** {======================================================
+** Plain C helpers for stored messages (shared tables)
+** =======================================================
+*/
+
+int codec_copy(codec_msg *dst, const codec_msg *src) {
+  *dst = *src;
+  dst->heap = NULL;
+  dst->objs = NULL;
+  if (src->len > CODEC_INLINE) {
+    dst->heap = pool_alloc(src->len);
+    if (dst->heap == NULL) return 0;
+    memcpy(dst->heap, src->heap, src->len);
+  }
+  if (src->nobjs > 0) {
+    dst->objs = (lugo_obj **)pool_alloc(src->nobjs * sizeof(lugo_obj *));
+    if (dst->objs == NULL) {
+      pool_free(dst->heap);
+      dst->heap = NULL;
+      return 0;
+    }
+    for (unsigned i = 0; i < src->nobjs; i++) {
+      obj_retain(src->objs[i]);
+      dst->objs[i] = src->objs[i];
+    }
+  }
+  return 1;
+}
+
+void codec_encode_integer(codec_msg *msg, long long i) {
+  lua_Unsigned u = (lua_Unsigned)i;
+  memset(msg, 0, sizeof *msg);
+  msg->inline_buf[0] = TAG_INT;
+  msg->len = 1 + varint_to(msg->inline_buf + 1, (u << 1) ^ (0 - (u >> 63)));
+}
+
+int codec_number(const codec_msg *msg, long long *i, double *f) {
+  if (msg->nobjs != 0 || msg->len == 0 || msg->len > CODEC_INLINE) return 0;
+  const unsigned char *p = msg->inline_buf + 1, *end = msg->inline_buf + msg->len;
+  lua_Unsigned v;
+  if (msg->inline_buf[0] == TAG_INT) {
+    if (!varint_from(&p, end, &v) || p != end) return 0;
+    *i = (long long)((v >> 1) ^ (0 - (v & 1)));
+    return 1;
+  }
+  if (msg->inline_buf[0] == TAG_FLOAT && (size_t)(end - p) == sizeof(lua_Number)) {
+    lua_Number x;
+    memcpy(&x, p, sizeof x);
+    *f = (double)x;
+    return 2;
+  }
+  return 0;
+}
+
+/* }====================================================== */

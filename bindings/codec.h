@@ -67,6 +67,18 @@ int codec_decode_scalar(lua_State *L, codec_msg *msg);
 /* Encodes the float x alone into msg; needs no Lua state. */
 void codec_encode_float(codec_msg *msg, double x);
 
+/* Makes dst (uninitialised or freed) an independent copy of src: its own
+** bytes, one more reference to each object. Plain C, never raises: returns
+** 0 when out of memory (dst then needs no free). */
+int codec_copy(codec_msg *dst, const codec_msg *src);
+
+/* Encodes the integer i alone into msg; needs no Lua state. */
+void codec_encode_integer(codec_msg *msg, long long i);
+
+/* If msg holds one number: 1 and *i for an integer, 2 and *f for a float;
+** else 0. Plain C. */
+int codec_number(const codec_msg *msg, long long *i, double *f);
+
 /* Releases msg's buffer and object references; safe on a zeroed msg. */
 void codec_free(codec_msg *msg);
 

@@ -16,6 +16,7 @@ static const char *const kind_names[OBJ_KINDS] = {
   [OBJ_RWMUTEX] = "rwmutex",
   [OBJ_ONCE] = "once",
   [OBJ_COND] = "cond",
+  [OBJ_TABLE] = "shared table",
 };
 
 static lhandle *to_handle(lua_State *L, int idx) {
@@ -121,7 +122,10 @@ static int handle_tostring(lua_State *L) {
 void handle_register(lua_State *L, obj_kind kind, const luaL_Reg *methods,
                      const luaL_Reg *metamethods) {
   lua_newtable(L);
-  luaL_setfuncs(L, metamethods, 0);
+  lua_newtable(L);
+  luaL_setfuncs(L, methods, 0);
+  lua_setfield(L, -2, "__index");
+  luaL_setfuncs(L, metamethods, 0);   /* may replace __index */
   lua_pushcfunction(L, handle_gc);
   lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, handle_eq);
@@ -130,9 +134,6 @@ void handle_register(lua_State *L, obj_kind kind, const luaL_Reg *methods,
   lua_setfield(L, -2, "__tostring");
   lua_pushstring(L, kind_names[kind]);
   lua_setfield(L, -2, "__name");
-  lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
-  lua_setfield(L, -2, "__index");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &meta_keys[kind]);
 }
 

@@ -21,8 +21,9 @@ typedef struct lhandle {
 ** "bad argument #idx to 'fname' (<kind name> expected, got <type>)". */
 lhandle *handle_check(lua_State *L, int idx, obj_kind kind);
 
-/* Registers the metatable of kind: methods plus metamethods (__gc, __eq,
-** __tostring and __name are added here). Call once per VM. */
+/* Registers the metatable of kind: methods (its __index table) plus
+** metamethods (__gc, __eq, __tostring and __name are added here; an
+** __index among them replaces the methods). Call once per VM. */
 void handle_register(lua_State *L, obj_kind kind, const luaL_Reg *methods,
                      const luaL_Reg *metamethods);
 

@@ -109,5 +109,6 @@ LUGO_API int luaopen_lugo(lua_State *L) {
   lrwmutex_open(L);
   lonce_open(L);
   lcond_open(L);
+  ltable_open(L);
   return 1;
 }

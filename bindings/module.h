@@ -18,6 +18,7 @@ void latomic_open(lua_State *L);
 void lrwmutex_open(lua_State *L);
 void lonce_open(lua_State *L);
 void lcond_open(lua_State *L);
+void ltable_open(lua_State *L);
 
 /* Channel methods that build select cases (lselect.c). */
 int lselect_case_recv(lua_State *L);

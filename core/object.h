@@ -14,6 +14,7 @@ typedef enum obj_kind {
   OBJ_RWMUTEX = 6,
   OBJ_ONCE = 7,
   OBJ_COND = 8,
+  OBJ_TABLE = 9,
   OBJ_KINDS                /* one past the last kind */
 } obj_kind;
 

@@ -166,7 +166,7 @@ static stask *new_task(int kind);
 
 static void busy(void) {
   volatile unsigned x = 0;
-  for (int i = 0; i < 300; i++) x += (unsigned)i;
+  for (int i = 0; i < 300; i++) x = x + (unsigned)i;
 }
 
 static run_result storm_fn(stask *s, sched_worker *w) {
