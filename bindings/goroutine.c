@@ -93,6 +93,10 @@ void gor_push_env(lua_State *L) {
 
 lugo_op *op_begin(lua_State *L, outside_op *storage) {
   goroutine *g = running();
+  /* A goroutine there cannot yield anyway; an outside thread would block
+  ** holding a shared table's lock. */
+  if (ltable_in_update())
+    luaL_error(L, "lugo: cannot block here (attempt to yield across a C-call boundary)");
   if (!g) {
     sched_register_thread();
     sched_thread_task_init(&storage->tt);

@@ -1,6 +1,8 @@
 /* ltable.c: the Lua face of shared tables (lugo.table, lugo.update,
 ** lugo.inc): values stored as codec messages in core's shared_table. */
 #include <math.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
@@ -35,6 +37,53 @@ typedef struct update_frame {
 } update_frame;
 
 static _Thread_local update_frame *updating;
+
+/* Lock order. An update holds its table's lock while fn runs, and fn may
+** use other shared tables: two updates doing so in opposite orders would
+** wait for each other for ever, on two worker threads. So a thread inside
+** an update takes a busy lock by polling, and meanwhile publishes the
+** table it waits for; each table held by an update names its holder (this
+** record). Following "held by, waits for" from the wanted table back to
+** the caller is a cycle: the caller raises instead of waiting. */
+typedef struct update_thread {
+  _Atomic(shared_table *) waits_for;
+} update_thread;
+
+static _Thread_local update_thread this_thread;
+
+#define CYCLE_WALK_MAX 1024
+
+static bool waits_in_cycle(shared_table *wanted) {
+  shared_table *t = wanted;
+  for (int i = 0; t != NULL && i < CYCLE_WALK_MAX; i++) {
+    update_thread *holder = shared_table_holder(t);
+    if (holder == NULL) return false;       /* a short hold: it ends */
+    if (holder == &this_thread) return true;
+    t = atomic_load(&holder->waits_for);
+  }
+  return false;
+}
+
+/* Takes t's lock (see "Lock order"). */
+static void lock_table(lua_State *L, shared_table *t) {
+  if (updating == NULL) {
+    shared_table_lock(t);
+    return;
+  }
+  for (unsigned spins = 0; !shared_table_trylock(t); spins++) {
+    atomic_store(&this_thread.waits_for, t);
+    if (waits_in_cycle(t)) {
+      atomic_store(&this_thread.waits_for, NULL);
+      luaL_error(L, "lugo.update: deadlock: two updates wait for each other's shared table");
+    }
+    if (spins > 100) sched_yield();
+  }
+  atomic_store(&this_thread.waits_for, NULL);
+}
+
+bool ltable_in_update(void) {
+  return updating != NULL;
+}
 
 static void check_not_updating(lua_State *L, shared_table *t) {
   for (update_frame *f = updating; f; f = f->outer)
@@ -114,7 +163,7 @@ static void store(lua_State *L, shared_table *t, const shared_key *k,
                   codec_msg *msg) {
   codec_msg old;
   bool had = false, created = true;
-  shared_table_lock(t);
+  lock_table(L, t);
   if (msg == NULL) {
     had = shared_table_remove(t, k, &old);
   } else {
@@ -138,7 +187,7 @@ static void store(lua_State *L, shared_table *t, const shared_key *k,
 /* Copies the value under k into out; returns whether there is one. */
 static bool fetch(lua_State *L, shared_table *t, const shared_key *k,
                   codec_msg *out) {
-  shared_table_lock(t);
+  lock_table(L, t);
   codec_msg *v = shared_table_find(t, k);
   bool ok = v != NULL && codec_copy(out, v);
   shared_table_unlock(t);
@@ -185,7 +234,7 @@ static int l_newindex(lua_State *L) {
 static int l_len(lua_State *L) {
   shared_table *t = check_table(L, 1);
   check_not_updating(L, t);
-  shared_table_lock(t);
+  lock_table(L, t);
   long long n = shared_table_border(t);
   shared_table_unlock(t);
   lua_pushinteger(L, (lua_Integer)n);
@@ -255,7 +304,7 @@ static snapshot *push_snapshot(lua_State *L, shared_table *t, bool sequence) {
   }
   lua_setmetatable(L, -2);
   bool ok = true;
-  shared_table_lock(t);
+  lock_table(L, t);
   size_t n = sequence ? (size_t)shared_table_border(t) : shared_table_count(t);
   if (n > 0) {
     s->keys = malloc(n * sizeof *s->keys);
@@ -265,8 +314,12 @@ static snapshot *push_snapshot(lua_State *L, shared_table *t, bool sequence) {
   for (size_t i = 0; ok && i < n; i++) {
     shared_key k = {SKEY_INT, (long long)i + 1, 0, NULL, 0};
     void *v;
-    if (sequence) v = shared_table_find(t, &k);
-    else shared_table_entry(t, i, &k, &v);
+    if (sequence) {
+      v = shared_table_find(t, &k);
+      if (v == NULL) break;   /* a border need not follow a full sequence */
+    } else {
+      shared_table_entry(t, i, &k, &v);
+    }
     ok = snapshot_take(s, i, &k, v);
   }
   shared_table_unlock(t);
@@ -375,7 +428,8 @@ static int l_update(lua_State *L) {
   lua_pushcclosure(L, update_body, 1);
   lua_pushlightuserdata(L, &call);
   update_frame frame = {t, updating};
-  shared_table_lock(t);
+  lock_table(L, t);
+  shared_table_set_holder(t, &this_thread);
   updating = &frame;
   call.current = shared_table_find(t, &k);
   int status = lua_pcall(L, 1, 1, 0);
@@ -399,6 +453,7 @@ static int l_update(lua_State *L) {
       }
     }
   }
+  shared_table_set_holder(t, NULL);
   shared_table_unlock(t);
   if (had) codec_free(&old);
   if (status != LUA_OK) return lua_error(L);
@@ -433,7 +488,7 @@ static int l_inc(lua_State *L) {
   long long i = 0;
   double f = 0;
   int kind;
-  shared_table_lock(t);
+  lock_table(L, t);
   codec_msg *slot = shared_table_insert(t, &k, &created);
   if (slot == NULL) {
     shared_table_unlock(t);

@@ -3,6 +3,7 @@
 #ifndef LUGO_MODULE_H
 #define LUGO_MODULE_H
 
+#include <stdbool.h>
 #include <lua.h>
 
 int luaopen_lugo(lua_State *L);
@@ -19,6 +20,10 @@ void lrwmutex_open(lua_State *L);
 void lonce_open(lua_State *L);
 void lcond_open(lua_State *L);
 void ltable_open(lua_State *L);
+
+/* Whether this thread runs the fn of a lugo.update (which holds a shared
+** table's lock): no call may block there (ltable.c). */
+bool ltable_in_update(void);
 
 /* Channel methods that build select cases (lselect.c). */
 int lselect_case_recv(lua_State *L);

@@ -2,10 +2,11 @@
 ** (entry i is stride bytes: header, then the value) so iteration is a walk;
 ** index is an open-addressing table of entry numbers + 1 (0: empty slot),
 ** linear probing, at most half full, deletions shift back (no tombstones).
-** Every field is guarded by mu. */
+** Every field but holder is guarded by mu. */
 #include "sharedtable.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <limits.h>
@@ -19,6 +20,7 @@ typedef struct entry {
 struct shared_table {
   lugo_obj obj;
   pthread_mutex_t mu;
+  _Atomic(void *) holder;   /* not guarded: see shared_table_set_holder */
   size_t value_size, stride;
   void (*drop)(void *value);
   unsigned char *entries;   /* count entries of stride bytes */
@@ -163,8 +165,20 @@ void shared_table_lock(shared_table *t) {
   pthread_mutex_lock(&t->mu);
 }
 
+bool shared_table_trylock(shared_table *t) {
+  return pthread_mutex_trylock(&t->mu) == 0;
+}
+
 void shared_table_unlock(shared_table *t) {
   pthread_mutex_unlock(&t->mu);
+}
+
+void shared_table_set_holder(shared_table *t, void *holder) {
+  atomic_store(&t->holder, holder);
+}
+
+void *shared_table_holder(shared_table *t) {
+  return atomic_load(&t->holder);
 }
 
 void *shared_table_find(shared_table *t, const shared_key *k) {

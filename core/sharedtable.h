@@ -32,7 +32,14 @@ shared_table *shared_table_new(size_t value_size, void (*drop)(void *value));
 ** the caller: lock, a few calls, unlock, and nothing that can block or
 ** longjmp in between (so that no other thread waits long). */
 void shared_table_lock(shared_table *t);
+bool shared_table_trylock(shared_table *t);
 void shared_table_unlock(shared_table *t);
+
+/* A tag the bindings keep on a table whose lock is held for long (an
+** update running Lua code): who holds it, or NULL. Atomic, read without
+** the lock (lock-order cycle detection, see ltable.c). */
+void shared_table_set_holder(shared_table *t, void *holder);
+void *shared_table_holder(shared_table *t);
 
 /* The value stored under k, or NULL. Valid until the next change. */
 void *shared_table_find(shared_table *t, const shared_key *k);

@@ -122,6 +122,13 @@ describe("lugo.table", function()
     assert.are.equal("", sorted_pairs(s))
   end)
 
+  it("ipairs stops at the first absent index", function()
+    local s = lugo.table({ 1, 2, nil, 4 })
+    local seen = {}
+    for i, v in ipairs(s) do seen[i] = v end
+    assert.are.same({ 1, 2 }, seen)
+  end)
+
   it("leaves ipairs of plain tables as the standard one (with __index)", function()
     local t = setmetatable({}, { __index = function(_, i) if i <= 2 then return i * 10 end end })
     local seen = {}
@@ -205,6 +212,35 @@ describe("lugo.update", function()
     local s = lugo.table({ n = 5 })
     assert.is_true(has(err_of(lugo.update, s, "n", function() error("boom") end), "boom"))
     assert.are.equal(5, s.n)
+  end)
+
+  it("two updates waiting for each other's table raise instead of hanging", function()
+    -- Each fn holds its table and, once the other holds its own, reads the
+    -- other table: a lock-order cycle on two workers.
+    local out = support.child_ok([[
+      local lugo = require "lugo"
+      local a, b = lugo.table({ x = 1 }), lugo.table({ x = 2 })
+      local inside = lugo.atomic()
+      local results, wg = lugo.table(), lugo.waitgroup()
+      local function cross(mine, other, name)
+        wg:add(1)
+        lugo.go(function()
+          local ok, err = pcall(lugo.update, mine, "x", function(v)
+            inside:add(1)
+            for _ = 1, 1e7 do if inside:load() == 2 then break end end
+            return v + other.x
+          end)
+          results[name] = ok and "ok" or err:match("lugo%.update: .*")
+          wg:done()
+        end)
+      end
+      cross(a, b, "a")
+      cross(b, a, "b")
+      wg:wait()
+      print(results.a)
+      print(results.b)
+    ]], "LUGO_WORKERS=2")
+    assert.is_true(has(out, "lugo.update: deadlock: two updates wait for each other's shared table"), out)
   end)
 
   it("may update another shared table inside fn", function()

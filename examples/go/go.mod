@@ -1,0 +1,3 @@
+module lugo/examples
+
+go 1.19
