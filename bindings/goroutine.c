@@ -16,6 +16,7 @@
 #include "../core/pool.h"
 #include "coroutine_lua.h"   /* generated from lua/lugo/coroutine.lua */
 #include "module.h"
+#include "output.h"
 #include "vmalloc.h"
 
 /* Why the goroutine's coroutine yielded back to its worker. */
@@ -128,6 +129,114 @@ static void report_deadlock(lua_State *L, const char *reason) {
   _exit(2);
 }
 
+/* ---- interrupting the main goroutine (the REPL) ----
+** The REPL's Ctrl-C, and a deadlock while a line waits, end the line that
+** goroutine 1 runs with an error, whether it computes or waits. Protocol,
+** the fields below under interrupt_mu:
+**  - Goroutine 1 is interruptible only while a line runs
+**    (gor_main_interruptible); a request at any other time is dropped.
+**  - op_park notes goroutine 1's wait (ops, obj, op, k) before it yields;
+**    main_resumed, the continuation of every such wait, forgets it, after
+**    waiting out a cancel in progress (obj lives on the waiting call's
+**    stack until then).
+**  - gor_interrupt_main stores the message. If a wait is noted, it cancels
+**    it through ops->cancel (outside the lock, flagged cancelling): if the
+**    cancel took the waiter back, it wakes goroutine 1, and main_resumed
+**    raises the message (no waiter is left queued; a wait that completed
+**    first keeps its result). Else it pokes goroutine 1's worker: the
+**    preemption hook raises the message at the next instruction.
+**  - A poke can miss (goroutine 1 between two states): the caller repeats
+**    while gor_main_interrupt_pending(). */
+static pthread_mutex_t interrupt_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t interrupt_cv = PTHREAD_COND_INITIALIZER;
+static goroutine *main_g;              /* goroutine 1 while it lives */
+static atomic_bool main_interruptible;
+static atomic_bool interrupt_pending;  /* interrupt_msg is set */
+static char *interrupt_msg;
+static const park_ops *main_wait_ops;  /* goroutine 1's noted wait, or NULL */
+static void *main_wait_obj;
+static lugo_op *main_wait_op;
+static lua_KFunction main_wait_k;
+static bool cancelling, cancelled;
+
+static void note_main_wait(const park_ops *ops, void *obj, lugo_op *op,
+                           lua_KFunction k) {
+  pthread_mutex_lock(&interrupt_mu);
+  main_wait_ops = ops;
+  main_wait_obj = obj;
+  main_wait_op = op;
+  main_wait_k = k;
+  pthread_mutex_unlock(&interrupt_mu);
+}
+
+/* Takes the pending message (malloc'd), or NULL. Under interrupt_mu. */
+static char *take_interrupt(void) {
+  char *msg = interrupt_msg;
+  interrupt_msg = NULL;
+  atomic_store(&interrupt_pending, false);
+  return msg;
+}
+
+/* Raises msg (malloc'd, freed here) in L. */
+static int raise_taken(lua_State *L, char *msg) {
+  lua_pushstring(L, msg);
+  free(msg);
+  return lua_error(L);
+}
+
+static int main_resumed(lua_State *L, int status, lua_KContext ctx) {
+  pthread_mutex_lock(&interrupt_mu);
+  while (cancelling) pthread_cond_wait(&interrupt_cv, &interrupt_mu);
+  lua_KFunction k = main_wait_k;
+  char *msg = cancelled ? take_interrupt() : NULL;
+  cancelled = false;
+  main_wait_ops = NULL;
+  pthread_mutex_unlock(&interrupt_mu);
+  if (msg) return raise_taken(L, msg);
+  return k(L, status, ctx);
+}
+
+void gor_main_interruptible(bool on) {
+  pthread_mutex_lock(&interrupt_mu);
+  atomic_store(&main_interruptible, on);
+  free(take_interrupt());
+  pthread_mutex_unlock(&interrupt_mu);
+}
+
+bool gor_main_interrupt_pending(void) {
+  return atomic_load(&interrupt_pending);
+}
+
+void gor_interrupt_main(const char *msg) {
+  pthread_mutex_lock(&interrupt_mu);
+  if (!atomic_load(&main_interruptible) || !main_g) {
+    pthread_mutex_unlock(&interrupt_mu);
+    return;
+  }
+  if (!interrupt_msg) {
+    interrupt_msg = strdup(msg);
+    atomic_store(&interrupt_pending, interrupt_msg != NULL);
+  }
+  const park_ops *ops = main_wait_ops;
+  if (ops && !cancelling) {
+    void *obj = main_wait_obj;
+    lugo_op *op = main_wait_op;
+    cancelling = true;
+    pthread_mutex_unlock(&interrupt_mu);
+    bool took = ops->cancel(obj, &op->w);
+    pthread_mutex_lock(&interrupt_mu);
+    cancelling = false;
+    cancelled = took;
+    pthread_cond_broadcast(&interrupt_cv);
+    pthread_mutex_unlock(&interrupt_mu);
+    if (took) sched_wake(op->task);
+    return;
+  }
+  sched_task *t = &main_g->task;
+  pthread_mutex_unlock(&interrupt_mu);
+  sched_poke(t);
+}
+
 int op_park(lua_State *L, lugo_op *op, const park_ops *ops, void *obj,
             lua_KFunction k) {
   op->task->unlock = ops->unlock;
@@ -150,6 +259,10 @@ int op_park(lua_State *L, lugo_op *op, const park_ops *ops, void *obj,
   g->reason = YIELD_PARK;
   g->wait_reason = ops->reason;
   lua_pushlightuserdata(L, &park_sentinel);
+  if (g == main_g && atomic_load(&main_interruptible)) {
+    note_main_wait(ops, obj, op, k);
+    return lua_yieldk(L, 1, (lua_KContext)op, main_resumed);
+  }
   return lua_yieldk(L, 1, (lua_KContext)op, k);
 }
 
@@ -684,17 +797,32 @@ static const char *error_message(lua_State *co) {
   return lua_pushfstring(co, "(error object is a %s value)", luaL_typename(co, -1));
 }
 
-/* An uncaught error: print as Go does and end the process with status 2. */
+static atomic_bool survive_panics;
+
+void gor_survive_panics(void) {
+  atomic_store(&survive_panics, true);
+}
+
+/* An uncaught error: print as Go does and end the process with status 2
+** (at the REPL: the goroutine ends, the session goes on). */
 static void gor_panic(lua_State *L, goroutine *g) {
   const char *msg = error_message(g->co);
   const char *tb = push_traceback(L, g, NULL);
-  if (atomic_flag_test_and_set(&panicking)) {
+  bool survive = atomic_load(&survive_panics);
+  if (!survive && atomic_flag_test_and_set(&panicking)) {
     for (;;) pause();          /* another goroutine is already reporting */
   }
-  fflush(stdout);
   char where[LUA_IDSIZE + 24];
-  fprintf(stderr, "panic: %s\n\ngoroutine %ld [running]:\n%s\ncreated by goroutine %ld at %s\n",
-          msg, g->id, tb, g->parent, created_at(g, where, sizeof where));
+  const char *report = lua_pushfstring(L,
+      "panic: %s\n\ngoroutine %d [running]:\n%s\ncreated by goroutine %d at %s\n",
+      msg, (int)g->id, tb, (int)g->parent, created_at(g, where, sizeof where));
+  if (survive) {
+    output_write(stderr, report, strlen(report));
+    lua_pop(L, 2);
+    return;
+  }
+  fflush(stdout);
+  fputs(report, stderr);
   fflush(stderr);
   _exit(2);
 }
@@ -756,6 +884,11 @@ static void gor_done(sched_worker *w, void *vm, sched_task *t) {
   (void)w;
   lua_State *L = vm;
   goroutine *g = (goroutine *)t;
+  if (g == main_g) {
+    pthread_mutex_lock(&interrupt_mu);
+    main_g = NULL;
+    pthread_mutex_unlock(&interrupt_mu);
+  }
   vm_state *state = vm_of(L);
   if (g->prev) g->prev->next = g->next; else state->started = g->next;
   if (g->next) g->next->prev = g->prev;
@@ -767,6 +900,12 @@ static void gor_done(sched_worker *w, void *vm, sched_task *t) {
 static void preempt_hook(lua_State *L, lua_Debug *ar) {
   lua_sethook(L, NULL, 0, 0);
   goroutine *g = running();
+  if (g && g == main_g && atomic_load(&interrupt_pending)) {
+    pthread_mutex_lock(&interrupt_mu);
+    char *msg = atomic_load(&main_interruptible) ? take_interrupt() : NULL;
+    pthread_mutex_unlock(&interrupt_mu);
+    if (msg) raise_taken(L, msg);
+  }
   if (g && ar->event == LUA_HOOKCOUNT && lua_isyieldable(L)) {
     g->preempted = true;   /* nested: the resume wrapper passes it up */
     lua_yield(L, 0);       /* at the top: the worker sees RUN_YIELDED */
@@ -854,7 +993,7 @@ static void *gor_worker_start(sched_worker *w, int index) {
 
 /* ---- the main goroutine ---- */
 
-void gor_run_main(lua_State *L, lua_CFunction body, void *arg) {
+void gor_run_main(lua_State *L, lua_CFunction body, void *arg, bool counted) {
   goroutine *g = pool_zalloc(sizeof *g);
   run_join *j = join_new();
   if (!g || !j) {
@@ -868,9 +1007,10 @@ void gor_run_main(lua_State *L, lua_CFunction body, void *arg) {
   g->id = 1;
   g->parent = 0;
   main_state = L;
+  main_g = g;
   install_coroutine_wrappers(L);
   atomic_store(&main_is_goroutine, true);
-  sched_register_thread();
+  if (counted) sched_register_thread();
   /* This thread waits as a thread outside the runtime that dumps do not
   ** list (L NULL): goroutine 1 is the one on the worker. */
   outside_op wait;

@@ -73,8 +73,22 @@ void gor_push_env(lua_State *L);
 ** the lugo command runs a script): called in a worker's VM with arg as its
 ** one argument (light userdata), with gor_push_env giving goroutine 1's
 ** globals. Waits, as a thread outside the runtime, until body returns. A
-** panic or a deadlock ends the process with status 2 meanwhile. */
-void gor_run_main(lua_State *L, lua_CFunction body, void *arg);
+** panic or a deadlock ends the process with status 2 meanwhile. counted:
+** the wait takes part in deadlock detection (false: the REPL, whose input
+** thread is the one that can wake goroutine 1). */
+void gor_run_main(lua_State *L, lua_CFunction body, void *arg, bool counted);
+
+/* The REPL's hold on goroutine 1 (protocol in goroutine.c, "interrupting
+** the main goroutine"): while interruptible, gor_interrupt_main(msg) ends
+** what goroutine 1 runs with the error msg, cancelling a wait it is in;
+** repeat while gor_main_interrupt_pending() (a try can miss). */
+void gor_main_interruptible(bool on);
+void gor_interrupt_main(const char *msg);
+bool gor_main_interrupt_pending(void);
+
+/* A goroutine's panic prints its report (through output_write) and ends
+** that goroutine only, instead of the process (the REPL). */
+void gor_survive_panics(void);
 
 /* Is the main goroutine goroutine 1 (the lugo command) rather than a thread
 ** outside the runtime (stock lua5.4, a host)? */

@@ -12,20 +12,24 @@
 
 #include "../include/lugo.h"
 #include "goroutine.h"
+#include "prompt.h"
 #include "repl.h"
 
 static const char *progname = "lugo";
 
-static void usage(void) {
-  fprintf(stderr,
+static void usage(FILE *out) {
+  fprintf(out,
           "usage: %s [options] [script [args]]\n"
           "Available options are:\n"
           "  -e chunk  execute string 'chunk'\n"
           "  -i        enter interactive mode after executing 'script'\n"
           "  -v        show version information\n"
+          "  -h        show this help\n"
           "  --        stop handling options\n"
-          "  -         execute stdin and stop handling options\n",
-          progname);
+          "  -         execute stdin and stop handling options\n"
+          "With no script on a terminal, or with -i, %s starts a REPL.\n",
+          progname, progname);
+  fflush(out);
 }
 
 /* Message handler: adds the traceback to string messages, as lua.c does. */
@@ -175,7 +179,7 @@ static int run_main_goroutine(lua_State *L, char **argv, int argc, int script,
                               bool read_stdin) {
   main_plan plan = {.argv = argv, .argc = argc, .script = script,
                     .read_stdin = read_stdin, .status = LUA_OK, .error = NULL};
-  gor_run_main(L, main_body, &plan);
+  gor_run_main(L, main_body, &plan, true);
   if (plan.status == LUA_OK) return 0;
   fprintf(stderr, "%s: %s\n", progname, plan.error ? plan.error : "(no message)");
   fflush(stderr);
@@ -237,14 +241,23 @@ int main(int argc, char **argv) {
     if (strcmp(a, "--") == 0) { if (i + 1 < argc) script = i + 1; break; }
     if (strcmp(a, "-i") == 0) { interactive = 1; version = 1; continue; }
     if (strcmp(a, "-v") == 0) { version = 1; continue; }
+    if (strcmp(a, "-h") == 0) { usage(stdout); return 0; }
     if (strcmp(a, "-e") == 0) {
-      if (++i >= argc) { fprintf(stderr, "%s: '-e' needs argument\n", progname); usage(); return 1; }
+      if (++i >= argc) { fprintf(stderr, "%s: '-e' needs argument\n", progname); usage(stderr); return 1; }
       continue;
     }
     fprintf(stderr, "%s: unrecognized option '%s'\n", progname, a);
-    usage();
+    usage(stderr);
     return 1;
   }
+  bool has_chunk = false;
+  for (i = 1; i < script; i++)
+    if (strcmp(argv[i], "-e") == 0) has_chunk = true;
+  /* At a terminal the REPL runs its lines in the main goroutine (prompt.c);
+  ** SIGINT must be blocked before the runtime starts its threads. */
+  bool terminal_repl = isatty(STDIN_FILENO) &&
+      (interactive || (script == argc && !has_chunk && !version));
+  if (terminal_repl) prompt_block_sigint();
   lua_State *L = luaL_newstate();
   if (!L) { fprintf(stderr, "%s: cannot create state: not enough memory\n", progname); return 1; }
   gor_exit_on_deadlock();
@@ -253,9 +266,13 @@ int main(int argc, char **argv) {
   luaL_requiref(L, "lugo", luaopen_lugo, 0);
   lua_pop(L, 1);
   if (version && !interactive) print_version();
-  bool has_chunk = false;
-  for (i = 1; i < script; i++)
-    if (strcmp(argv[i], "-e") == 0) has_chunk = true;
+  if (terminal_repl) {
+    lua_pushglobaltable(L);
+    create_arg_table(L, argv, argc, script);
+    lua_pop(L, 1);
+    print_version();
+    return finish(L, prompt_run(L, progname, argv, argc, script));
+  }
   if (!interactive) {
     bool read_stdin = script == argc && !has_chunk && !version && !isatty(0);
     if (script < argc || has_chunk || read_stdin)
@@ -266,8 +283,9 @@ int main(int argc, char **argv) {
     }
     return finish(L, 0);
   }
-  /* -i: the REPL runs its lines on this thread (outside the runtime), so
-  ** the chunks and script it follows run here too, in its globals. */
+  /* -i with stdin not a terminal: lines run on this thread (outside the
+  ** runtime), as lua -i reads a file; the chunks and script it follows
+  ** run here too, in its globals. */
   lua_pushglobaltable(L);
   create_arg_table(L, argv, argc, script);
   lua_pop(L, 1);

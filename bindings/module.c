@@ -11,6 +11,7 @@
 #include "goroutine.h"
 #include "module.h"
 #include "../include/lugo.h"
+#include "output.h"
 
 static int l_numgoroutine(lua_State *L) {
   /* Goroutine 1 is live among the others, or is the thread outside. */
@@ -59,8 +60,7 @@ static int l_print(lua_State *L) {
   luaL_pushresult(&b);
   size_t len;
   const char *line = lua_tolstring(L, -1, &len);
-  fwrite(line, 1, len, stdout);
-  fflush(stdout);
+  output_write(stdout, line, len);   /* above the REPL's prompt, if one shows */
   return 0;
 }
 

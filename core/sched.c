@@ -737,6 +737,11 @@ static void on_preempt_signal(int sig) {
   if (t && S.hooks.preempt) S.hooks.preempt(w, t);
 }
 
+void sched_poke(sched_task *t) {
+  sched_worker *w = t->owner;
+  if (w) pthread_kill(w->thread, PREEMPT_SIGNAL);
+}
+
 /* Does anything wait to run on w besides its current task? New tasks
 ** queued on any worker count: w may be the one with room for them. */
 static bool others_wait(sched_worker *w) {

@@ -94,6 +94,10 @@ sched_worker *sched_current(void);
 /* The task the calling worker is running, NULL outside the runtime. */
 sched_task *sched_running(void);
 
+/* Sends the preemption signal to the worker that owns t (the hooks'
+** preempt then runs for whatever task that worker runs by then). */
+void sched_poke(sched_task *t);
+
 /* Tasks spawned and not yet done. */
 long sched_live(void);
 
