@@ -149,7 +149,7 @@ static void report_deadlock(lua_State *L, const char *reason) {
 **    while gor_main_interrupt_pending(). */
 static pthread_mutex_t interrupt_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t interrupt_cv = PTHREAD_COND_INITIALIZER;
-static goroutine *main_g;              /* goroutine 1 while it lives */
+static _Atomic(goroutine *) main_g;   /* goroutine 1 while it lives */
 static atomic_bool main_interruptible;
 static atomic_bool interrupt_pending;  /* interrupt_msg is set */
 static char *interrupt_msg;
@@ -209,7 +209,8 @@ bool gor_main_interrupt_pending(void) {
 
 void gor_interrupt_main(const char *msg) {
   pthread_mutex_lock(&interrupt_mu);
-  if (!atomic_load(&main_interruptible) || !main_g) {
+  goroutine *g = atomic_load(&main_g);
+  if (!atomic_load(&main_interruptible) || !g) {
     pthread_mutex_unlock(&interrupt_mu);
     return;
   }
@@ -232,9 +233,8 @@ void gor_interrupt_main(const char *msg) {
     if (took) sched_wake(op->task);
     return;
   }
-  sched_task *t = &main_g->task;
+  sched_poke(&g->task);   /* under the lock: g cannot end meanwhile */
   pthread_mutex_unlock(&interrupt_mu);
-  sched_poke(t);
 }
 
 int op_park(lua_State *L, lugo_op *op, const park_ops *ops, void *obj,
@@ -259,7 +259,7 @@ int op_park(lua_State *L, lugo_op *op, const park_ops *ops, void *obj,
   g->reason = YIELD_PARK;
   g->wait_reason = ops->reason;
   lua_pushlightuserdata(L, &park_sentinel);
-  if (g == main_g && atomic_load(&main_interruptible)) {
+  if (g == atomic_load(&main_g) && atomic_load(&main_interruptible)) {
     note_main_wait(ops, obj, op, k);
     return lua_yieldk(L, 1, (lua_KContext)op, main_resumed);
   }
@@ -884,9 +884,9 @@ static void gor_done(sched_worker *w, void *vm, sched_task *t) {
   (void)w;
   lua_State *L = vm;
   goroutine *g = (goroutine *)t;
-  if (g == main_g) {
-    pthread_mutex_lock(&interrupt_mu);
-    main_g = NULL;
+  if (g == atomic_load(&main_g)) {
+    pthread_mutex_lock(&interrupt_mu);   /* no interrupt is using it */
+    atomic_store(&main_g, NULL);
     pthread_mutex_unlock(&interrupt_mu);
   }
   vm_state *state = vm_of(L);
@@ -900,7 +900,7 @@ static void gor_done(sched_worker *w, void *vm, sched_task *t) {
 static void preempt_hook(lua_State *L, lua_Debug *ar) {
   lua_sethook(L, NULL, 0, 0);
   goroutine *g = running();
-  if (g && g == main_g && atomic_load(&interrupt_pending)) {
+  if (g && g == atomic_load(&main_g) && atomic_load(&interrupt_pending)) {
     pthread_mutex_lock(&interrupt_mu);
     char *msg = atomic_load(&main_interruptible) ? take_interrupt() : NULL;
     pthread_mutex_unlock(&interrupt_mu);
@@ -1007,7 +1007,7 @@ void gor_run_main(lua_State *L, lua_CFunction body, void *arg, bool counted) {
   g->id = 1;
   g->parent = 0;
   main_state = L;
-  main_g = g;
+  atomic_store(&main_g, g);
   install_coroutine_wrappers(L);
   atomic_store(&main_is_goroutine, true);
   if (counted) sched_register_thread();
