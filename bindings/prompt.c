@@ -380,16 +380,23 @@ static char *history_path(void) {
 
 static char *accepted;              /* the line readline handed over */
 static bool line_done, at_eof;
+static bool handler_installed;      /* readline's callback handler is */
 
+static void hide_prompt(void);
+
+/* Removing the handler here, in the callback, keeps readline from showing
+** the prompt again for a next line. */
 static void on_line(char *line) {
   line_done = true;
   if (line == NULL) at_eof = true;
   accepted = line;
+  hide_prompt();
 }
 
 static void show_prompt(const char *prompt) {
   pthread_mutex_lock(&out_mu);
   rl_callback_handler_install(prompt, on_line);
+  handler_installed = true;
   prompt_showing = true;
   atomic_store(&prompt_active, true);
   write_queued();
@@ -400,7 +407,8 @@ static void hide_prompt(void) {
   pthread_mutex_lock(&out_mu);
   atomic_store(&prompt_active, false);
   prompt_showing = false;
-  rl_callback_handler_remove();
+  if (handler_installed) rl_callback_handler_remove();
+  handler_installed = false;
   pthread_mutex_unlock(&out_mu);
 }
 

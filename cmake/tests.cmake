@@ -55,3 +55,17 @@ foreach(ex ${EXAMPLES})
     WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(example/${name} PROPERTIES ENVIRONMENT "${SPEC_ENV}" TIMEOUT 300)
 endforeach()
+
+# The REPL at a terminal, driven through tmux: exits 77 (skipped) without
+# tmux, or when lugo is built without readline (plain lines: no Tab, no Up).
+if(READLINE_INCLUDE_DIR AND READLINE_LIBRARY)
+  set(REPL_READLINE 1)
+else()
+  set(REPL_READLINE 0)
+endif()
+add_test(NAME repl/terminal
+  COMMAND bash ${CMAKE_SOURCE_DIR}/spec/repl_terminal_test.sh
+  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(repl/terminal PROPERTIES
+  ENVIRONMENT "${SPEC_ENV};LUGO_READLINE=${REPL_READLINE}"
+  SKIP_RETURN_CODE 77 TIMEOUT 300)
