@@ -6,17 +6,17 @@ local _ENV = _G
 local support = require "support"
 local lines_of = support.lines_of
 
--- Four goroutines, each printing 5,000 lines of one letter 12 times over
+-- Eight goroutines, each printing 10,000 lines of one letter 12 times over
 -- tab separators (many arguments: with one write per argument, as the
 -- standard print does, lines from two workers interleave hundreds of times).
 local MIXER = [[
   local lugo = require "lugo"
   local wg = lugo.waitgroup()
-  for g = 1, 4 do
+  for g = 1, 8 do
     wg:add()
     lugo.go(function()
       local c = string.char(64 + g)
-      for _ = 1, 5000 do print(c, c, c, c, c, c, c, c, c, c, c, c) end
+      for _ = 1, 10000 do print(c, c, c, c, c, c, c, c, c, c, c, c) end
       wg:done()
     end)
   end
@@ -28,7 +28,7 @@ describe("print", function()
     it("never mixes the lines of goroutines (LUGO_WORKERS=" .. workers .. ")", function()
       local out = support.child_ok(MIXER, "LUGO_WORKERS=" .. workers)
       local lines = lines_of(out)
-      assert.are.equal(20000, #lines)
+      assert.are.equal(80000, #lines)
       local count, bad = {}, 0
       for _, l in ipairs(lines) do
         local c = l:sub(1, 1)
@@ -39,7 +39,8 @@ describe("print", function()
         end
       end
       assert.are.equal(0, bad)
-      assert.are.same({ A = 5000, B = 5000, C = 5000, D = 5000 }, count)
+      assert.are.same({ A = 10000, B = 10000, C = 10000, D = 10000,
+                         E = 10000, F = 10000, G = 10000, H = 10000 }, count)
     end)
   end
 

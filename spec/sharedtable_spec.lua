@@ -166,6 +166,87 @@ describe("lugo.table", function()
   end)
 end)
 
+describe("lugo.table under load", function()
+  it("8 goroutines on 2 workers: 1,000,000 lugo.inc lose nothing", function()
+    local out = support.child_ok([[
+      local lugo = require "lugo"
+      local s, wg = lugo.table(), lugo.waitgroup()
+      for g = 1, 8 do
+        wg:add(1)
+        lugo.go(function()
+          for _ = 1, 125000 do lugo.inc(s, "n") end
+          lugo.inc(s, g)
+          wg:done()
+        end)
+      end
+      wg:wait()
+      print(s.n, #s)
+    ]], "LUGO_WORKERS=2")
+    assert.are.equal("1000000\t8\n", out)
+  end)
+
+  it("stores values of every kind and reads them back equal", function()
+    local s = lugo.table()
+    local cyclic = { name = "c" }
+    cyclic.self = cyclic
+    local values = {
+      true, false, 0, -1, math.maxinteger, math.mininteger, 1.5, -0.0,
+      1 / 0, -1 / 0, "", "text", "bin\0ary\255", string.rep("long", 1000),
+      { 1, 2, { 3, { 4 } } }, { a = 1, [true] = "t", [2.5] = "f" },
+    }
+    for i, v in ipairs(values) do s[i] = v end
+    for i, v in ipairs(values) do
+      if type(v) == "table" then
+        assert.are.same(v, s[i])
+      else
+        assert.are.equal(v, s[i])
+        assert.are.equal(math.type(v), math.type(s[i]))
+      end
+    end
+    s.nan = 0 / 0
+    assert.is_true(s.nan ~= s.nan)
+    s.cyclic = cyclic
+    local back = s.cyclic
+    assert.are.equal(back, back.self)
+    assert.are.equal("c", back.name)
+    local base = 10
+    s.fn = function(x) return x + base end
+    assert.are.equal(15, s.fn(5))
+    local mt = { __index = function() return "meta" end }
+    s.withmeta = setmetatable({}, mt)
+    assert.are.equal("meta", s.withmeta.anything)
+  end)
+
+  it("pairs over a table another goroutine changes never fails", function()
+    local s, stop = lugo.table(), lugo.atomic()
+    for i = 1, 100 do s[i] = i end
+    local done = lugo.chan()
+    lugo.go(function()
+      local i = 0
+      while stop:load() == 0 do
+        i = i + 1
+        s[i % 200 + 1] = (i % 3 == 0) and nil or { i }
+        s["k" .. (i % 50)] = i
+        if i % 100 == 0 then lugo.yield() end
+      end
+      done:send(true)
+    end)
+    for _ = 1, 200 do
+      local n = 0
+      for k, v in pairs(s) do
+        assert.is_not_nil(v)
+        assert.is_true(type(k) == "number" or type(k) == "string")
+        n = n + 1
+      end
+      for i, v in ipairs(s) do assert.is_not_nil(v) end
+      assert.is_true(n >= 0)
+      lugo.yield()
+    end
+    stop:store(1)
+    assert.is_true(done:recv())
+  end)
+end)
+
 describe("lugo.update", function()
   it("replaces s[k] with fn(s[k]) and returns the new value", function()
     local s = lugo.table()
