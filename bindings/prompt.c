@@ -58,6 +58,15 @@ typedef struct repl_link {
 
 static repl_link the_link = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
+/* Under the link's lock: takes the task parked in *slot (NULL if none),
+** counting it unblocked; the caller wakes it after unlocking. */
+static sched_task *take_parked(sched_task **slot) {
+  sched_task *t = *slot;
+  *slot = NULL;
+  if (t) sched_unblocked(t);
+  return t;
+}
+
 static void link_unlock(void *l) {
   pthread_mutex_unlock(&((repl_link *)l)->mu);
 }
@@ -116,9 +125,7 @@ static int l_reply(lua_State *L) {
   pthread_mutex_lock(&the_link.mu);
   the_link.replied = true;
   the_link.reply = copy;
-  sched_task *t = the_link.thread;
-  the_link.thread = NULL;
-  if (t) sched_unblocked(t);
+  sched_task *t = take_parked(&the_link.thread);
   pthread_mutex_unlock(&the_link.mu);
   if (t) sched_wake(t);
   return 0;
@@ -177,9 +184,7 @@ static void send_request(const char *kind, const char *a, const char *b) {
   the_link.b = b ? strdup(b) : NULL;
   the_link.has_request = true;
   the_link.replied = false;
-  sched_task *t = the_link.goroutine;
-  the_link.goroutine = NULL;
-  if (t) sched_unblocked(t);
+  sched_task *t = take_parked(&the_link.goroutine);
   pthread_mutex_unlock(&the_link.mu);
   if (t) sched_wake(t);
 }

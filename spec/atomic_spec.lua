@@ -7,12 +7,7 @@ local lugo = require "lugo"
 local support = require "support"
 local has = support.has
 
--- pcall's message of f(...), which must fail.
-local function err_of(f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok)
-  return tostring(err)
-end
+local err_of = support.error_of
 
 describe("lugo.atomic", function()
   it("starts at 0 or at the given integer", function()

@@ -7,12 +7,7 @@ local lugo = require "lugo"
 local support = require "support"
 local has = support.has
 
--- pcall's message of f(...), which must fail.
-local function err_of(f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok)
-  return tostring(err)
-end
+local err_of = support.error_of
 
 -- Runs body(i) in n goroutines and waits for all of them.
 local function in_parallel(n, body)

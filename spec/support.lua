@@ -172,6 +172,13 @@ function M.raises(msg, fn, ...)
   M.assert_message(msg, err)
 end
 
+-- Calls fn(...), which must fail; returns its error as a string.
+function M.error_of(fn, ...)
+  local ok, err = pcall(fn, ...)
+  luassert().is_false(ok, "expected an error, got none")
+  return tostring(err)
+end
+
 -- Calls fn(...) and checks that it raises an error containing text.
 function M.raises_with(text, fn, ...)
   local assert = luassert()
