@@ -122,6 +122,20 @@ void rwmutex_unlock_internal(void *m) {
   pthread_mutex_unlock(&((rwmutex *)m)->mu);
 }
 
+/* A wait given up (a deadlock error, a REPL interrupt). If it was the last
+** waiting writer's and no writer holds the lock, the readers queued behind
+** it may enter now: readers_waiting is empty unless a writer holds or
+** waits (the invariant above). */
 bool rwmutex_cancel(rwmutex *m, waiter *w) {
-  return waitq_give_up(&m->mu, w);
+  pthread_mutex_lock(&m->mu);
+  bool queued = waitq_cancel(w);
+  if (queued) sched_unblocked(w->task);
+  waiter *woken = NULL;
+  if (queued && !m->writer && m->writers_waiting.first == NULL) {
+    waitq_collect(&m->readers_waiting, &woken, true);
+    for (waiter *r = woken; r; r = r->next) m->readers++;
+  }
+  pthread_mutex_unlock(&m->mu);
+  waitq_wake_list(woken);
+  return queued;
 }

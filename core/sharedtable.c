@@ -77,7 +77,8 @@ static bool key_equal(const shared_key *a, const shared_key *b) {
   switch (a->type) {
     case SKEY_BOOL: case SKEY_INT: return a->i == b->i;
     case SKEY_FLOAT: return a->f == b->f;
-    case SKEY_STR: return a->len == b->len && memcmp(a->s, b->s, a->len) == 0;
+    case SKEY_STR:
+      return a->len == b->len && (a->len == 0 || memcmp(a->s, b->s, a->len) == 0);
   }
   return false;
 }
@@ -204,7 +205,7 @@ void *shared_table_insert(shared_table *t, const shared_key *k, bool *created) {
   if (k->type == SKEY_STR) {
     copy = malloc(k->len ? k->len : 1);
     if (!copy) return NULL;
-    memcpy(copy, k->s, k->len);
+    if (k->len) memcpy(copy, k->s, k->len);   /* s may be NULL when empty */
   }
   if ((t->count + 1) * 2 > t->nslots) {
     if (!rebuild_index(t, t->nslots * 2)) {
