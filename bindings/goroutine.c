@@ -207,12 +207,12 @@ bool gor_main_interrupt_pending(void) {
   return atomic_load(&interrupt_pending);
 }
 
-void gor_interrupt_main(const char *msg) {
+bool gor_interrupt_main(const char *msg) {
   pthread_mutex_lock(&interrupt_mu);
   goroutine *g = atomic_load(&main_g);
   if (!atomic_load(&main_interruptible) || !g) {
     pthread_mutex_unlock(&interrupt_mu);
-    return;
+    return false;
   }
   if (!interrupt_msg) {
     interrupt_msg = strdup(msg);
@@ -231,10 +231,11 @@ void gor_interrupt_main(const char *msg) {
     pthread_cond_broadcast(&interrupt_cv);
     pthread_mutex_unlock(&interrupt_mu);
     if (took) sched_wake(op->task);
-    return;
+    return true;
   }
   sched_poke(&g->task);   /* under the lock: g cannot end meanwhile */
   pthread_mutex_unlock(&interrupt_mu);
+  return true;
 }
 
 int op_park(lua_State *L, lugo_op *op, const park_ops *ops, void *obj,

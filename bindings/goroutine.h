@@ -83,7 +83,7 @@ void gor_run_main(lua_State *L, lua_CFunction body, void *arg, bool counted);
 ** what goroutine 1 runs with the error msg, cancelling a wait it is in;
 ** repeat while gor_main_interrupt_pending() (a try can miss). */
 void gor_main_interruptible(bool on);
-void gor_interrupt_main(const char *msg);
+bool gor_interrupt_main(const char *msg);   /* false: not interruptible */
 bool gor_main_interrupt_pending(void);
 
 /* A goroutine's panic prints its report (through output_write) and ends

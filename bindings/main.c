@@ -12,6 +12,7 @@
 
 #include "../include/lugo.h"
 #include "goroutine.h"
+#include "output.h"
 #include "prompt.h"
 #include "repl.h"
 
@@ -210,8 +211,8 @@ static void *sigquit_main(void *arg) {
     int sig;
     if (sigwait(set, &sig) != 0 || !L) continue;
     gor_push_dump(L, NULL);
-    fprintf(stderr, "SIGQUIT: goroutine dump\n\n%s", lua_tostring(L, -1));
-    fflush(stderr);
+    const char *dump = lua_pushfstring(L, "SIGQUIT: goroutine dump\n\n%s", lua_tostring(L, -1));
+    output_write(stderr, dump, strlen(dump));   /* above the REPL's prompt */
     lua_settop(L, 0);
   }
   return NULL;

@@ -157,6 +157,16 @@ static int l_chan_closed(lua_State *L) {
 static atomic_bool line_running;     /* a line (or script) runs: Ctrl-C interrupts */
 static lua_State *scratch;           /* this thread's own state: syntax, dumps */
 
+/* Ends the running line with the error msg. A try is refused before the
+** line becomes interruptible, and can miss while goroutine 1 moves between
+** states: repeat until the message was raised or the line is over. */
+static void interrupt_line(const char *msg) {
+  for (int i = 0; i < 2000 && atomic_load(&line_running); i++) {
+    if (gor_interrupt_main(msg) && !gor_main_interrupt_pending()) return;
+    nanosleep(&(struct timespec){0, 2000000}, NULL);
+  }
+}
+
 static const char deadlock_text[] = "fatal error: all goroutines are asleep - deadlock!\n\n";
 
 /* The runtime is deadlocked while goroutine 1 runs a line: end the line
@@ -166,13 +176,7 @@ static void end_line_with_deadlock(void) {
   lua_pushstring(scratch, deadlock_text);
   lua_insert(scratch, -2);
   lua_concat(scratch, 2);
-  const char *report = lua_tostring(scratch, -1);
-  /* A try can miss while goroutine 1 moves between states: repeat. */
-  for (int i = 0; i < 1000; i++) {
-    gor_interrupt_main(report);
-    if (!gor_main_interrupt_pending()) break;
-    nanosleep(&(struct timespec){0, 1000000}, NULL);
-  }
+  interrupt_line(lua_tostring(scratch, -1));
   lua_pop(scratch, 1);
 }
 
@@ -194,29 +198,34 @@ static void send_request(const char *kind, const char *a, const char *b) {
 static char *request(const char *kind, const char *a, const char *b) {
   send_request(kind, a, b);
   for (;;) {
-    sched_thread_task tt;
-    sched_thread_task_init(&tt);
+    /* An outside_op, as dumps expect of every blocked thread; L NULL: not
+    ** listed (goroutine 1 is the one that waits, on the worker). */
+    outside_op wait;
+    sched_thread_task *tt = &wait.tt;
+    sched_thread_task_init(tt);
+    wait.L = NULL;
+    wait.reason = NULL;
     pthread_mutex_lock(&the_link.mu);
     if (the_link.replied) {
       char *reply = the_link.reply;
       the_link.reply = NULL;
       pthread_mutex_unlock(&the_link.mu);
-      sched_thread_task_destroy(&tt);
+      sched_thread_task_destroy(tt);
       return reply;
     }
-    the_link.thread = &tt.task;
-    sched_blocked(&tt.task);
-    tt.task.unlock = link_unlock;
-    tt.task.unlock_arg = &the_link;
-    sched_block(&tt);
-    bool deadlock = tt.deadlock;
-    sched_thread_task_destroy(&tt);
+    the_link.thread = &tt->task;
+    sched_blocked(&tt->task);
+    tt->task.unlock = link_unlock;
+    tt->task.unlock_arg = &the_link;
+    sched_block(tt);
+    bool deadlock = tt->deadlock;
+    sched_thread_task_destroy(tt);
     if (!deadlock) continue;
     pthread_mutex_lock(&the_link.mu);
-    bool still_waiting = the_link.thread == &tt.task;
+    bool still_waiting = the_link.thread == &tt->task;
     if (still_waiting) {
       the_link.thread = NULL;
-      sched_unblocked(&tt.task);
+      sched_unblocked(&tt->task);
     }
     pthread_mutex_unlock(&the_link.mu);
     if (still_waiting) end_line_with_deadlock();
@@ -279,15 +288,19 @@ static void *sigint_main(void *arg) {
   for (;;) {
     int sig;
     if (sigwait(&sigint_set, &sig) != 0) continue;
-    if (atomic_load(&prompt_active)) {
-      ssize_t ignored = write(wake_pipe[1], "i", 1);
-      (void)ignored;
-      continue;
-    }
-    for (int i = 0; i < 1000 && atomic_load(&line_running); i++) {
-      gor_interrupt_main("interrupted!");
-      if (!gor_main_interrupt_pending()) break;
-      nanosleep(&(struct timespec){0, 5000000}, NULL);
+    /* Between the prompt and the line (Enter was just pressed, or the
+    ** line just ended) neither flag is set: wait for one, briefly. */
+    for (int i = 0; i < 200; i++) {
+      if (atomic_load(&prompt_active)) {
+        ssize_t ignored = write(wake_pipe[1], "i", 1);
+        (void)ignored;
+        break;
+      }
+      if (atomic_load(&line_running)) {
+        interrupt_line("interrupted!");
+        break;
+      }
+      nanosleep(&(struct timespec){0, 1000000}, NULL);
     }
   }
   return NULL;
@@ -421,6 +434,7 @@ static void redraw_with_output(void) {
   pthread_mutex_lock(&out_mu);
   if (prompt_showing && queued_len > 0) {
     rl_clear_visible_line();
+    fflush(rl_outstream);           /* before stderr records: in order */
     write_queued();
     rl_forced_update_display();
   } else {
@@ -443,6 +457,7 @@ static char *candidate(const char *text, int state) {
 static char **complete(const char *text, int start, int end) {
   (void)start; (void)end;
   rl_attempted_completion_over = 1;   /* no file names */
+  rl_completion_append_character = '\0';   /* reset by readline each time */
   for (size_t i = 0; i < ncandidates; i++) free(candidates[i]);
   free(candidates);
   candidates = NULL;
