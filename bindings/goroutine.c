@@ -94,11 +94,11 @@ void gor_push_env(lua_State *L) {
 
 lugo_op *op_begin(lua_State *L, outside_op *storage) {
   goroutine *g = running();
-  /* A goroutine there cannot yield anyway; an outside thread would block
-  ** holding a shared table's lock. */
-  if (ltable_in_update())
-    luaL_error(L, "lugo: cannot block here (attempt to yield across a C-call boundary)");
   if (!g) {
+    /* Inside lugo.update's fn it would block holding a shared table's
+    ** lock (a goroutine there cannot yield: the check below raises). */
+    if (ltable_in_update())
+      luaL_error(L, "lugo: cannot block here (attempt to yield across a C-call boundary)");
     sched_register_thread();
     sched_thread_task_init(&storage->tt);
     storage->L = NULL;
