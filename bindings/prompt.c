@@ -358,6 +358,7 @@ static bool queue_output(FILE *stream, const char *s, size_t n) {
   return true;
 }
 
+#ifdef LUGO_HAVE_READLINE
 /* Writes the queued records; under out_mu. Text holding a NUL byte was cut
 ** there (print's lines rarely do). */
 static void write_queued(void) {
@@ -371,6 +372,7 @@ static void write_queued(void) {
   }
   queued_len = 0;
 }
+#endif
 
 /* }====================================================== */
 
@@ -380,6 +382,8 @@ static void write_queued(void) {
 ** Reading lines
 ** =======================================================
 */
+
+#ifdef LUGO_HAVE_READLINE
 
 static char *history_file;          /* NULL: no history */
 
@@ -393,8 +397,6 @@ static char *history_path(void) {
   if (path) snprintf(path, n, "%s/.lugo_history", home);
   return path;
 }
-
-#ifdef LUGO_HAVE_READLINE
 
 static char *accepted;              /* the line readline handed over */
 static bool line_done, at_eof;

@@ -58,7 +58,7 @@ endforeach()
 
 # The REPL at a terminal, driven through tmux: exits 77 (skipped) without
 # tmux, or when lugo is built without readline (plain lines: no Tab, no Up).
-if(READLINE_INCLUDE_DIR AND READLINE_LIBRARY)
+if(LUGO_READLINE AND READLINE_INCLUDE_DIR AND READLINE_LIBRARY)
   set(REPL_READLINE 1)
 else()
   set(REPL_READLINE 0)
