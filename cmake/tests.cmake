@@ -69,3 +69,8 @@ add_test(NAME repl/terminal
 set_tests_properties(repl/terminal PROPERTIES
   ENVIRONMENT "${SPEC_ENV};LUGO_READLINE=${REPL_READLINE}"
   SKIP_RETURN_CODE 77 TIMEOUT 300)
+
+# lugo.so exports luaopen_lugo and lugo_* only (spec/exports_test.sh).
+add_test(NAME exports COMMAND bash ${CMAKE_SOURCE_DIR}/spec/exports_test.sh
+  $<TARGET_FILE:lugo_module>)
+set_tests_properties(exports PROPERTIES SKIP_RETURN_CODE 77)
