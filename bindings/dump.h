@@ -6,6 +6,11 @@
 #include <stddef.h>
 #include <lua.h>
 
+/* The chunk format, the opcodes and the header size below are Lua 5.4's. */
+#if LUA_VERSION_NUM != 504
+#error "lugo reads Lua 5.4 binary chunks (bindings/dump.c, factory.c): build against Lua 5.4"
+#endif
+
 /* Signature .. LUAC_NUM: ldump.c's dumpHeader for Lua 5.4. Followed by one
 ** byte, the main function's upvalue count, then the main function. */
 #define DUMP_HEADER_SIZE 31

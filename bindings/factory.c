@@ -8,8 +8,13 @@
 #include "factory.h"
 #include "dump.h"
 
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <lauxlib.h>
+
+/* Off when the self-test failed: every function is then lua_loaded. */
+static atomic_bool factories_off;
 
 /* Lua 5.4 opcodes (lopcodes.h) and instruction layout: op in bits 0-6, A in
 ** 7-14, k in 15, B in 16-23, C in 24-31; Bx in 15-31. */
@@ -117,6 +122,7 @@ static void make_closure(lua_State *L) {
 
 int factory_push_cached(lua_State *L, const unsigned char *dump, size_t n,
                         uint32_t hash, int *nups) {
+  if (atomic_load_explicit(&factories_off, memory_order_relaxed)) return 0;
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) != LUA_TTABLE) {
     lua_pop(L, 1);
     return 0;
@@ -142,6 +148,7 @@ int factory_push_cached(lua_State *L, const unsigned char *dump, size_t n,
 
 int factory_push(lua_State *L, const unsigned char *dump, size_t n, uint32_t hash) {
   int nups;
+  if (atomic_load_explicit(&factories_off, memory_order_relaxed)) return 0;
   if (factory_push_cached(L, dump, n, hash, &nups)) return 1;
   lua_Integer count;
   push_cache(L, &count);
@@ -173,4 +180,67 @@ int factory_push(lua_State *L, const unsigned char *dump, size_t n, uint32_t has
   lua_remove(L, -2);                          /* the cache */
   make_closure(L);
   return 1;
+}
+
+/* ---- self-test ---- */
+
+static int collect_dump(lua_State *L, const void *p, size_t n, void *ud) {
+  (void)L;
+  luaL_addlstring((luaL_Buffer *)ud, (const char *)p, n);
+  return 0;
+}
+
+/* Builds the factory of a known function, calls it twice and checks that
+** each closure works with upvalues of its own. Leaves L's stack as it was. */
+static bool factory_works(lua_State *L) {
+  static const char source[] =
+      "local a, b = 0, 0\n"
+      "return function(x) a = a + x; return a * 100 + b end";
+  int top = lua_gettop(L);
+  bool ok = false;
+  if (luaL_loadbuffer(L, source, sizeof source - 1, "=lugo self-test") == LUA_OK &&
+      lua_pcall(L, 0, 1, 0) == LUA_OK) {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    lua_pushvalue(L, -2);               /* the function, on top for lua_dump */
+    lua_dump(L, collect_dump, &b, 0);
+    lua_pop(L, 1);
+    luaL_pushresult(&b);
+    size_t n;
+    const unsigned char *dump = (const unsigned char *)lua_tolstring(L, -1, &n);
+    if (build_chunk(L, dump, n)) {
+      size_t len;
+      const char *chunk = lua_tolstring(L, -1, &len);
+      if (luaL_loadbufferx(L, chunk, len, "=lugo", "b") == LUA_OK) {
+        int factory = lua_gettop(L);
+        ok = true;
+        for (int i = 1; i <= 2 && ok; i++) {   /* two closures, fresh upvalues */
+          lua_pushvalue(L, factory);
+          ok = lua_pcall(L, 0, 1, 0) == LUA_OK && lua_isfunction(L, -1);
+          if (ok) {
+            lua_pushinteger(L, 1);
+            lua_setupvalue(L, -2, 1);          /* a = 1 */
+            lua_pushinteger(L, i);
+            lua_setupvalue(L, -2, 2);          /* b = i */
+            lua_pushinteger(L, 2);
+            ok = lua_pcall(L, 1, 1, 0) == LUA_OK && lua_tointeger(L, -1) == 300 + i;
+          }
+          lua_pop(L, 1);
+        }
+      }
+    }
+  }
+  lua_settop(L, top);
+  return ok;
+}
+
+void factory_self_test(lua_State *L) {
+  static atomic_flag tested = ATOMIC_FLAG_INIT;
+  if (atomic_flag_test_and_set(&tested)) return;
+  if (factory_works(L)) return;
+  atomic_store(&factories_off, true);
+  fprintf(stderr, "lugo: warning: closure factories failed their self-test "
+                  "(%s): functions are copied with lua_load, more slowly\n",
+          LUA_RELEASE);
+  fflush(stderr);
 }

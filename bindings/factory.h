@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
 #include <lua.h>
 
 /* Pushes a new closure of the function whose lua_dump bytes are dump[0..n)
@@ -19,5 +20,10 @@ int factory_push(lua_State *L, const unsigned char *dump, size_t n, uint32_t has
 ** *nups is the function's number of upvalues. */
 int factory_push_cached(lua_State *L, const unsigned char *dump, size_t n,
                         uint32_t hash, int *nups);
+
+/* Once per process: builds, loads and calls one factory; if that fails
+** (a Lua whose bytecode differs from what this file writes), prints a
+** warning and turns factories off, so functions travel by lua_load. */
+void factory_self_test(lua_State *L);
 
 #endif

@@ -8,6 +8,7 @@
 #include <lauxlib.h>
 
 #include "../core/scheduler.h"
+#include "factory.h"
 #include "goroutine.h"
 #include "module.h"
 #include "../include/lugo.h"
@@ -94,6 +95,7 @@ static void pin_module(void) {
 LUGO_API int luaopen_lugo(lua_State *L) {
   static pthread_once_t pinned = PTHREAD_ONCE_INIT;
   pthread_once(&pinned, pin_module);
+  factory_self_test(L);
   sched_init(&gor_hooks);
   sched_register_thread();   /* no-op on workers */
   install_print(L);
