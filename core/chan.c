@@ -145,6 +145,14 @@ size_t chan_cap(chan *c) {
   return c->cap;
 }
 
+size_t chan_elemsize(chan *c) {
+  return c->elemsize;
+}
+
+void chan_drop_elem(chan *c, void *elem) {
+  if (c->drop) c->drop(elem);
+}
+
 bool chan_closed(chan *c) {
   pthread_mutex_lock(&c->mu);
   bool closed = c->closed;

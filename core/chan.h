@@ -44,6 +44,10 @@ bool chan_cancel(chan *c, waiter *w);
 
 size_t chan_len(chan *c);
 size_t chan_cap(chan *c);
+/* The size of one value (fixed at creation), and disposal of a value the
+** channel will not deliver (its drop function, if any). */
+size_t chan_elemsize(chan *c);
+void chan_drop_elem(chan *c, void *elem);
 bool chan_closed(chan *c);
 
 #endif

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chan_impl.h"
+#include "chan.h"
 #include "timer.h"
 
 struct chantimer {
@@ -24,7 +24,7 @@ struct chantimer {
 
 static void ctimer_destroy(lugo_obj *o) {
   chantimer *t = (chantimer *)o;
-  obj_release(&t->c->obj);
+  obj_release((lugo_obj *)t->c);   /* a chan starts with its lugo_obj */
   pthread_mutex_destroy(&t->mu);
   free(t);
 }
@@ -33,10 +33,10 @@ static void ctimer_destroy(lugo_obj *o) {
 ** Returns whether there was one: as in Go 1.23, whose timer channels are
 ** synchronous, a firing nobody received yet still counts as pending. */
 static bool drain(chantimer *t) {
-  unsigned char elem[t->c->elemsize];
+  unsigned char elem[chan_elemsize(t->c)];
   bool dropped = false;
   while (chan_recv(t->c, elem, NULL, NULL) == CHAN_OK) {
-    if (t->c->drop) t->c->drop(elem);
+    chan_drop_elem(t->c, elem);
     dropped = true;
   }
   return dropped;
@@ -48,10 +48,10 @@ static void fire(timer_entry *e) {
   bool rearmed = false;
   if (t->active && t->when == e->fired_when) {
     uint64_t now = timer_now();
-    unsigned char elem[t->c->elemsize];
+    unsigned char elem[chan_elemsize(t->c)];
     t->make(elem, now);
     /* Never blocks: a receiver too slow for a ticker misses ticks. */
-    if (chan_send(t->c, elem, NULL, NULL) != CHAN_OK && t->c->drop) t->c->drop(elem);
+    if (chan_send(t->c, elem, NULL, NULL) != CHAN_OK) chan_drop_elem(t->c, elem);
     if (t->period) {
       t->when += t->period;
       if (t->when <= now) t->when = now + t->period;
@@ -71,7 +71,7 @@ chantimer *ctimer_new(chan *c, uint64_t period, ctimer_make make) {
   if (!t) return NULL;
   obj_init(&t->obj, OBJ_TIMER, ctimer_destroy);
   pthread_mutex_init(&t->mu, NULL);
-  obj_retain(&c->obj);
+  obj_retain((lugo_obj *)c);
   t->c = c;
   t->period = period;
   t->make = make;

@@ -3,6 +3,7 @@
 ** one queue; only the owner touches runnext and the local FIFO. */
 #define _GNU_SOURCE 1   /* sched_getaffinity, CPU_COUNT */
 #include "scheduler.h"
+#include "timer.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -216,10 +217,9 @@ static void list_push_front(task_list *l, sched_task *t) {
   if (!l->tail) l->tail = t;
 }
 
+/* The one clock of the runtime (timer.c's, CLOCK_MONOTONIC). */
 static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  return timer_now();
 }
 
 /* Has the owner of some new work stopped polling for it? polls is the

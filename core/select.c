@@ -72,15 +72,8 @@ static void enqueue_all(sel_state *s, sched_task *task) {
   s->task = task;
   for (int i = 0; i < s->n; i++) {
     sel_case *k = &s->cases[i];
-    waiter *w = &k->w;
-    w->task = task;
-    w->elem = k->elem;
-    w->success = false;
-    w->fired = false;
-    w->sel_done = &s->done;
-    w->case_index = i;
-    w->obj = k->c;
-    waitq_push(k->dir == SEL_SEND ? &k->c->sendq : &k->c->recvq, w);
+    waitq_enqueue(k->dir == SEL_SEND ? &k->c->sendq : &k->c->recvq, &k->w, task,
+                  k->elem, &s->done);
   }
   sched_blocked(task);   /* once: only the winning case unblocks it */
 }

@@ -19,8 +19,6 @@ typedef struct waiter {
   bool success;                /* set by the waker: a value moved (not closed) */
   bool fired;                  /* select: this case won (set under the lock) */
   atomic_int *sel_done;        /* select: shared flag, first waker CASes 0->1 */
-  int case_index;              /* select: which case this waiter stands for */
-  void *obj;                   /* select: the channel this waiter is queued on */
 } waiter;
 
 typedef struct waitq {
@@ -42,14 +40,21 @@ static inline void waitq_remove(waitq *q, waiter *w) {
   w->q = NULL;
 }
 
-/* Queues w for a plain (non-select) wait of task. */
-static inline void waitq_park(waitq *q, waiter *w, sched_task *task, void *elem) {
+/* Queues w for a wait of task: a plain one (sel_done NULL), or one case
+** of a select. The caller counts task blocked (sched_blocked) once. */
+static inline void waitq_enqueue(waitq *q, waiter *w, sched_task *task, void *elem,
+                                 atomic_int *sel_done) {
   w->task = task;
   w->elem = elem;
   w->success = false;
   w->fired = false;
-  w->sel_done = NULL;
+  w->sel_done = sel_done;
   waitq_push(q, w);
+}
+
+/* Queues w for a plain (non-select) wait of task, blocked from now on. */
+static inline void waitq_park(waitq *q, waiter *w, sched_task *task, void *elem) {
+  waitq_enqueue(q, w, task, elem, NULL);
   sched_blocked(task);
 }
 
