@@ -1,6 +1,53 @@
 /* sched.c: worker threads, their run queues, stealing and parking.
 ** Invariants: a started task runs only on its owner; a task sits in at most
-** one queue; only the owner touches runnext and the local FIFO. */
+** one queue; only the owner touches runnext and the local FIFO.
+**
+** The protocol, in one place (the constants below give each number's why):
+**
+** Workers. Each runs worker_main: find_work, run_task, and when there is
+** nothing, watch a few shared words (SPIN_CHECKS pauses), then park in its
+** libuv loop (uv_run ONCE) until worker_kick's uv_async_send. A worker is
+** running a task (current set, run_seq odd), looking, or parked (parked
+** set; watching too if its patience timer is armed).
+**
+** Where work goes. A new task (sched_spawn) goes to the spawning worker's
+** newq ring, or, from an outside thread or when the ring is full, to the
+** global queue. A woken task goes back to its owner, the worker that
+** started it, forever: into runnext if the owner's running task woke it,
+** its local FIFO if the owner is between tasks, else into the owner's
+** inbox, with a kick. A task that gave way (yield, preemption) goes to
+** the owner's yielded list.
+**
+** Who may take what, and when (find_work, in this order):
+**  1. every FAIRNESS_TICKS tasks: the inbox; a yielded task that has let
+**     new work pass for YIELD_WAIT_MAX_NS; new work (global, own newq);
+**     then yielded tasks (so neither runnext ping-pong nor a busy FIFO
+**     starves the shared queues);
+**  2. runnext, the local FIFO, the inbox: the owner's started work;
+**  3. new work, only while this worker has room (room_for_new: no other
+**     worker is less busy with an empty newq, so CPU-bound tasks split
+**     evenly): its own newq; the global queue, where the worker that took
+**     from it last (global_home) goes first and others only once it has not
+**     polled for PATIENCE_NS; then stealing from another worker's newq,
+**     again only once that owner has not polled its ring for PATIENCE_NS
+**     (poll counters, watched per victim): goroutines that talk start
+**     together, yet a busy worker's new work spreads within milliseconds;
+**  4. last, yielded tasks (Go's Gosched: behind everything else).
+** A parked worker with others' new work in sight parks only until that
+** work may be taken (its patience timer: the watching flag).
+**
+** Parking and waking a task: a blocking call queues a waiter under the
+** object's lock, counts itself blocked (deadlock.c), yields with the lock
+** held, and run_task releases the lock (task->unlock) after the task is
+** off its stack: a waker takes the waiter under the same lock, so it can
+** never wake a task that is still running. sched_wake then routes it as
+** above. Outside threads wait in sched_block (deadlock.c) instead.
+**
+** Preemption: the monitor thread sends PREEMPT_SIGNAL to a worker whose
+** task ran a whole TIME_SLICE_NS while others waited (others_wait); the
+** bindings' preempt hook makes the task yield at its next instruction.
+**
+** Deadlock accounting (the awake count) is written down in deadlock.c. */
 #define _GNU_SOURCE 1   /* sched_getaffinity, CPU_COUNT */
 #include "scheduler.h"
 #include "timer.h"
@@ -17,6 +64,7 @@
 #include <uv.h>
 
 #include "runq.h"
+#include "sched_impl.h"
 
 /* Check the shared queues before local work every this many tasks, so that
 ** neither a ping-pong pair in runnext nor a busy FIFO starves them (Go: 61). */
@@ -114,21 +162,14 @@ static struct {
   atomic_int global_home;       /* worker that took from global last */
   atomic_ulong global_polls;    /* bumped by the home worker at each take */
   atomic_long live;
-  /* Goroutines not blocked plus registered outside threads not blocked:
-  ** when it reaches zero nothing can wake anyone (deadlock). */
-  atomic_long awake;
-  pthread_mutex_t blocked_mu;   /* guards blocked_threads */
-  sched_thread_task *blocked_threads;
   pthread_mutex_t request_mu;   /* one sched_each_worker at a time */
 } S = {
-  .blocked_mu = PTHREAD_MUTEX_INITIALIZER,
   .request_mu = PTHREAD_MUTEX_INITIALIZER,
   .start_mu = PTHREAD_MUTEX_INITIALIZER,
   .global_mu = PTHREAD_MUTEX_INITIALIZER,
 };
 
 static _Thread_local sched_worker *tls_worker;
-static _Thread_local bool tls_registered;
 
 /* ---- task lists ---- */
 
@@ -412,53 +453,6 @@ static void on_wakeup(uv_async_t *h) {
   (void)h;  /* the loop returning is all we need */
 }
 
-/* ---- deadlock ---- */
-
-void sched_register_thread(void) {
-  if (tls_worker || tls_registered) return;
-  tls_registered = true;
-  atomic_fetch_add(&S.awake, 1);
-}
-
-void sched_blocked(sched_task *t) {
-  if (t->kind == TASK_THREAD) {
-    sched_thread_task *tt = (sched_thread_task *)t;
-    tt->counted = tls_registered;   /* read by the waker under the same lock */
-    if (!tt->counted) return;
-  }
-  atomic_fetch_sub(&S.awake, 1);
-}
-
-void sched_unblocked(sched_task *t) {
-  if (t->kind == TASK_THREAD && !((sched_thread_task *)t)->counted) return;
-  atomic_fetch_add(&S.awake, 1);
-}
-
-/* Nothing can wake anyone: wake every blocked outside thread with its
-** deadlock flag; each decides what to do (the lugo command reports and
-** exits, a library caller gets an error). Goroutines stay parked. */
-static void deadlock_found(void) {
-  pthread_mutex_lock(&S.blocked_mu);
-  for (sched_thread_task *t = S.blocked_threads; t; t = t->next_blocked) {
-    if (!t->counted) continue;
-    pthread_mutex_lock(&t->mu);
-    t->deadlock = true;
-    pthread_cond_signal(&t->cv);
-    pthread_mutex_unlock(&t->mu);
-  }
-  pthread_mutex_unlock(&S.blocked_mu);
-}
-
-void sched_awake_add(long delta) {
-  if (atomic_fetch_add(&S.awake, delta) + delta == 0) deadlock_found();
-}
-
-void sched_each_blocked_thread(void (*fn)(sched_thread_task *t, void *arg), void *arg) {
-  pthread_mutex_lock(&S.blocked_mu);
-  for (sched_thread_task *t = S.blocked_threads; t; t = t->next_blocked) fn(t, arg);
-  pthread_mutex_unlock(&S.blocked_mu);
-}
-
 /* ---- running functions on workers ---- */
 
 static void serve_request(sched_worker *w) {
@@ -622,16 +616,6 @@ void sched_each_vm(void (*fn)(sched_worker *w, void *vm, void *arg), void *arg) 
 
 /* ---- the worker loop ---- */
 
-static void cpu_pause(int n) {
-  for (int i = 0; i < n; i++) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-  }
-}
-
 static void publish_switch(sched_worker *w) {
   unsigned long seq = atomic_load_explicit(&w->run_seq, memory_order_relaxed);
   atomic_store_explicit(&w->run_seq, seq + 1, memory_order_relaxed);
@@ -658,7 +642,7 @@ static void run_task(sched_worker *w, sched_task *t) {
     case RUN_DONE:
       if (S.hooks.done) S.hooks.done(w, w->vm, t);
       atomic_fetch_sub(&S.live, 1);
-      if (atomic_fetch_sub(&S.awake, 1) == 1) deadlock_found();
+      sched_awake_add(-1);
       break;
     case RUN_YIELDED:
       t->yielded_ns = now_ns();
@@ -670,7 +654,7 @@ static void run_task(sched_worker *w, sched_task *t) {
         t->unlock = NULL;
         unlock(t->unlock_arg);   /* from here on, t may be woken */
       }
-      if (atomic_load(&S.awake) == 0) deadlock_found();
+      deadlock_check();
       break;
   }
 }
@@ -848,7 +832,7 @@ static void count_new(sched_task *t) {
   t->busy = false;
   t->unlock = NULL;
   atomic_fetch_add(&S.live, 1);
-  atomic_fetch_add(&S.awake, 1);
+  sched_awake_add(1);
 }
 
 /* Queues t, new, where the workers find it: the caller's ring if it is a
@@ -889,12 +873,7 @@ void sched_spawn_main(sched_task *t) {
 
 void sched_wake(sched_task *t) {
   if (t->kind == TASK_THREAD) {
-    /* The outside thread's wait protocol: see sched_block. */
-    sched_thread_task *tt = (sched_thread_task *)t;
-    pthread_mutex_lock(&tt->mu);
-    atomic_store_explicit(&tt->woken, true, memory_order_release);
-    if (tt->sleeping) pthread_cond_signal(&tt->cv);
-    pthread_mutex_unlock(&tt->mu);
+    thread_wake((sched_thread_task *)t);
     return;
   }
   sched_worker *w = t->owner;
@@ -917,101 +896,4 @@ void sched_wake(sched_task *t) {
   atomic_store(&w->inbox_ready, true);
   pthread_mutex_unlock(&w->inbox_mu);
   worker_kick(w);
-}
-
-void sched_thread_task_init(sched_thread_task *t) {
-  memset(&t->task, 0, sizeof t->task);
-  t->task.kind = TASK_THREAD;
-  pthread_mutex_init(&t->mu, NULL);
-  pthread_cond_init(&t->cv, NULL);
-  atomic_init(&t->woken, false);
-  t->sleeping = false;
-  t->deadlock = false;
-  t->counted = false;
-  t->next_blocked = NULL;
-}
-
-void sched_thread_task_destroy(sched_thread_task *t) {
-  pthread_mutex_destroy(&t->mu);
-  pthread_cond_destroy(&t->cv);
-}
-
-/* Before an outside thread sleeps on its condition variable it watches its
-** woken flag for up to OUTSIDE_SPIN_NS: a partner goroutine on another CPU
-** usually answers within a microsecond or two, and a futex sleep and
-** wake-up costs more. Measured with bench/stock-pingpong.lua (200,000
-** round trips from stock lua5.4's main chunk, -DOUTSIDE_SPIN_NS=...):
-** no spin 0.34-0.62 s, 50 us 0.08-0.25 s, 200 us 0.10-0.24 s at 1 and 2
-** workers: the spin pays within tens of microseconds and longer ones add
-** nothing. With every thread on one CPU (taskset -c 0) it costs dearly:
-** 18.5 s instead of 5.2 s, since the partner cannot run while we spin
-** (sched_yield every OUTSIDE_SPIN_YIELD_EVERY checks does not help enough
-** under CFS). So a process allowed only one CPU never spins. */
-#ifndef OUTSIDE_SPIN_NS   /* -DOUTSIDE_SPIN_NS=... to measure others */
-#define OUTSIDE_SPIN_NS 50000
-#endif
-#define OUTSIDE_SPIN_YIELD_EVERY 64
-
-/* Whether this process may run on more than one CPU (read once). */
-static bool can_spin(void) {
-  static atomic_int cpus;   /* 0: not read yet */
-  int n = atomic_load_explicit(&cpus, memory_order_relaxed);
-  if (n == 0) {
-    cpu_set_t set;
-    n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-    atomic_store_explicit(&cpus, n, memory_order_relaxed);
-  }
-  return n > 1;
-}
-
-/* Spins until t is woken or OUTSIDE_SPIN_NS pass; true if it was woken. */
-static bool spin_until_woken(sched_thread_task *t) {
-  if (OUTSIDE_SPIN_NS == 0 || !can_spin()) return atomic_load(&t->woken);
-  uint64_t start = 0;
-  for (unsigned i = 1;; i++) {
-    if (atomic_load_explicit(&t->woken, memory_order_acquire)) return true;
-    if (i % OUTSIDE_SPIN_YIELD_EVERY != 0) {
-      cpu_pause(1);
-      continue;
-    }
-    uint64_t now = now_ns();
-    if (start == 0) start = now;
-    else if (now - start >= OUTSIDE_SPIN_NS) return false;
-    sched_yield();
-  }
-}
-
-/* The outside thread's wait protocol. The waker (sched_wake, or
-** deadlock_found for the deadlock flag) sets the flag under t->mu and
-** signals only if the waiter said it sleeps (t->sleeping, under t->mu). The
-** waiter first spins on woken without the lock, then sleeps under it; it
-** takes t->mu once before returning in either case, so that the waker is
-** done with t (which lives on the waiter's stack) when it returns. */
-void sched_block(sched_thread_task *t) {
-  pthread_mutex_lock(&S.blocked_mu);
-  t->next_blocked = S.blocked_threads;
-  S.blocked_threads = t;
-  pthread_mutex_unlock(&S.blocked_mu);
-  if (t->task.unlock) {
-    void (*unlock)(void *) = t->task.unlock;
-    t->task.unlock = NULL;
-    unlock(t->task.unlock_arg);
-  }
-  pthread_mutex_lock(&t->mu);
-  t->deadlock = false;
-  pthread_mutex_unlock(&t->mu);
-  if (t->counted && atomic_load(&S.awake) == 0) deadlock_found();
-  spin_until_woken(t);
-  pthread_mutex_lock(&t->mu);
-  t->sleeping = true;
-  while (!atomic_load_explicit(&t->woken, memory_order_relaxed) && !t->deadlock)
-    pthread_cond_wait(&t->cv, &t->mu);
-  t->sleeping = false;
-  atomic_store_explicit(&t->woken, false, memory_order_relaxed);
-  pthread_mutex_unlock(&t->mu);
-  pthread_mutex_lock(&S.blocked_mu);
-  sched_thread_task **p = &S.blocked_threads;
-  while (*p != t) p = &(*p)->next_blocked;
-  *p = t->next_blocked;
-  pthread_mutex_unlock(&S.blocked_mu);
 }
