@@ -9,7 +9,9 @@
 **   sched_register_thread             +1, once per outside thread
 **   sched_blocked / sched_unblocked   -1 / +1, under the object's lock,
 **                                     by the waiter queueing itself / the
-**                                     waker taking its waiter (waitq.h)
+**                                     waker taking its waiter (waitq.h;
+**                                     the bindings' own waits: lugo.run's
+**                                     join, the REPL's link)
 **   timers armed / fired or stopped   +1 / -1 (timer.c)
 ** Invariant: awake == 0 means no one runs or can be woken by anyone but a
 ** thread not registered: every blocked registered outside thread is woken
