@@ -7,7 +7,7 @@
 #include "module.h"
 
 /* The integer at stack index idx, argument #arg of method; else raises
-** API.md's exact message (whatever the call style: a:add(x) or a.add(a, x)). */
+** docs/api.md's exact message (whatever the call style: a:add(x) or a.add(a, x)). */
 static lua_Integer check_int(lua_State *L, int idx, int arg, const char *method) {
   int isint;
   lua_Integer n = lua_tointegerx(L, idx, &isint);

@@ -47,7 +47,7 @@ static int l_stack(lua_State *L) {
 
 /* print as the standard library's, but each call's whole line goes out in
 ** one fwrite (atomic under stdout's lock) and one flush, so that lines
-** printed by goroutines on different workers never mix (API.md, Output). */
+** printed by goroutines on different workers never mix (docs/api.md, Output). */
 static int l_print(lua_State *L) {
   int n = lua_gettop(L);
   luaL_Buffer b;

@@ -170,7 +170,7 @@ static void interrupt_line(const char *msg) {
 static const char deadlock_text[] = "fatal error: all goroutines are asleep - deadlock!\n\n";
 
 /* The runtime is deadlocked while goroutine 1 runs a line: end the line
-** with the report as its error (API.md). */
+** with the report as its error (docs/api.md). */
 static void end_line_with_deadlock(void) {
   gor_push_dump(scratch, NULL);
   lua_pushstring(scratch, deadlock_text);

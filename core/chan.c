@@ -121,7 +121,8 @@ chan_status chan_close(chan *c) {
     return CHAN_CLOSED;
   }
   c->closed = true;
-  /* Collect every waiter under the lock, wake them after it (rule 2). */
+  /* Collect every waiter under the lock, wake them after it
+  ** (docs/architecture.md, rule 2). */
   waiter *woken = NULL;
   waitq_collect(&c->recvq, &woken, false);
   waitq_collect(&c->sendq, &woken, false);

@@ -44,7 +44,8 @@ void cond_wait_abort(cond *c, waiter *w) {
   pthread_mutex_unlock(&c->mu);
 }
 
-/* Wakes one waiter (all: every one), with mu released (rule 2). */
+/* Wakes one waiter (all: every one), with mu released
+** (docs/architecture.md, rule 2). */
 static void wake(cond *c, bool all) {
   waiter *woken = NULL;
   pthread_mutex_lock(&c->mu);

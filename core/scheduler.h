@@ -27,8 +27,9 @@ struct sched_task {
   sched_task *next;           /* link of whichever queue holds the task */
   sched_worker *owner;        /* VM it lives in; NULL until started, then fixed */
   task_kind kind;
-  /* Park-commit (DESIGN.md): set before parking; the worker calls it once
-  ** the goroutine is off its stack, so nobody can wake a running goroutine. */
+  /* Park-commit (docs/architecture.md, rule 1): set before parking; the
+  ** worker calls it once the goroutine is off its stack, so nobody can
+  ** wake a running goroutine. */
   void (*unlock)(void *arg);
   void *unlock_arg;
   bool busy;                  /* owner only: last gave way still runnable */
@@ -85,7 +86,7 @@ void sched_spawn(sched_task *t);
 void sched_spawn_main(sched_task *t);
 
 /* Makes a parked task runnable. Any thread; never while holding a lock
-** that the woken task's owner may need (DESIGN.md rule 2). */
+** that the woken task's owner may need (docs/architecture.md, rule 2). */
 void sched_wake(sched_task *t);
 
 /* The worker of the calling thread, NULL outside the runtime. */

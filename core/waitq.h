@@ -96,7 +96,8 @@ static inline waiter *waitq_pop(waitq *q) {
   return NULL;
 }
 
-/* "Collect, unlock, wake" (rule 2: never wake under the object's lock):
+/* "Collect, unlock, wake" (docs/architecture.md, rule 2: never wake under
+** the object's lock):
 ** under the lock, waitq_collect moves every waiter of q that can still be
 ** woken onto *list (linked through next), with success set as given;
 ** after the lock is released, waitq_wake_list wakes them. */
