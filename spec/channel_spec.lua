@@ -12,7 +12,7 @@ local describe, it, assert = describe, it, assert
 local _ENV = _G
 
 local support = require "support"
-local has, in_goroutine, settle = support.has, support.in_goroutine, support.settle
+local has, in_goroutine, wait_parked = support.has, support.in_goroutine, support.wait_parked
 -- Calls fn(...) and checks that it raises an error containing expected.
 local raises = support.raises_with
 
@@ -187,11 +187,11 @@ describe("send and recv", function()
 
   it("block a goroutine receiver until main sends", function()
     local c, result = lugo.chan(), lugo.chan()
-    lugo.go(function()
+    local id = lugo.go(function()
       local v, ok = c:recv()
       result:send({ v = v, ok = ok })
     end)
-    settle()
+    wait_parked(id, "chan receive")
     c:send("late")
     assert.are.same({ v = "late", ok = true }, result:recv())
   end)
@@ -278,16 +278,15 @@ describe("close", function()
 
   it("wakes every blocked receiver with nil, false", function()
     local c = lugo.chan()
-    local ready, results = lugo.chan(8), lugo.chan(8)
+    local results = lugo.chan(8)
+    local ids = {}
     for i = 1, 8 do
-      lugo.go(function()
-        ready:send(i)
+      ids[i] = lugo.go(function()
         local v, ok = c:recv()
         results:send({ i = i, isnil = v == nil, ok = ok })
       end)
     end
-    for _ = 1, 8 do ready:recv() end
-    settle()
+    for i = 1, 8 do wait_parked(ids[i], "chan receive") end
     assert.are.equal(0, results:len())           -- nobody got anything yet
     c:close()
     local seen = {}
@@ -302,16 +301,15 @@ describe("close", function()
 
   it("wakes every blocked receiver of a buffered channel", function()
     local c = lugo.chan(3)
-    local ready, results = lugo.chan(6), lugo.chan(6)
+    local results = lugo.chan(6)
+    local ids = {}
     for i = 1, 6 do
-      lugo.go(function()
-        ready:send(i)
+      ids[i] = lugo.go(function()
         local v, ok = c:recv()
         results:send({ isnil = v == nil, ok = ok })
       end)
     end
-    for _ = 1, 6 do ready:recv() end
-    settle()
+    for i = 1, 6 do wait_parked(ids[i], "chan receive") end
     c:close()
     for _ = 1, 6 do
       assert.are.same({ isnil = true, ok = false }, results:recv())
@@ -320,16 +318,15 @@ describe("close", function()
 
   it("wakes every blocked sender with send on closed channel", function()
     local c = lugo.chan()
-    local ready, results = lugo.chan(8), lugo.chan(8)
+    local results = lugo.chan(8)
+    local ids = {}
     for i = 1, 8 do
-      lugo.go(function()
-        ready:send(i)
+      ids[i] = lugo.go(function()
         local ok, err = pcall(c.send, c, i)
         results:send({ i = i, ok = ok, err = err })
       end)
     end
-    for _ = 1, 8 do ready:recv() end
-    settle()
+    for i = 1, 8 do wait_parked(ids[i], "chan send") end
     assert.are.equal(0, results:len())           -- every sender still blocked
     c:close()
     local seen = {}
@@ -348,14 +345,12 @@ describe("close", function()
   it("wakes a sender blocked on a full buffer; the buffered value stays", function()
     local c = lugo.chan(1)
     c:send("kept")
-    local ready, result = lugo.chan(1), lugo.chan(1)
-    lugo.go(function()
-      ready:send(true)
+    local result = lugo.chan(1)
+    local id = lugo.go(function()
       local ok, err = pcall(c.send, c, "refused")
       result:send({ ok = ok, err = err })
     end)
-    ready:recv()
-    settle()
+    wait_parked(id, "chan send")
     assert.are.equal(0, result:len())            -- blocked: the buffer is full
     c:close()
     local r = result:recv()
@@ -450,13 +445,11 @@ describe("len, # and cap", function()
   end)
 
   it("are 0 for an unbuffered channel with a blocked sender", function()
-    local c, ready = lugo.chan(), lugo.chan()
-    lugo.go(function()
-      ready:send(true)
+    local c = lugo.chan()
+    local id = lugo.go(function()
       c:send("waiting")
     end)
-    ready:recv()
-    settle()
+    wait_parked(id, "chan send")
     assert.are.equal(0, c:len())
     assert.are.equal(0, #c)
     assert.are.equal(0, c:cap())
@@ -823,14 +816,12 @@ end)
 
 describe("hand-off and order", function()
   it("an unbuffered send completes only when a receiver takes the value", function()
-    local c, started, after = lugo.chan(), lugo.chan(), lugo.chan(1)
-    lugo.go(function()
-      started:send(true)
+    local c, after = lugo.chan(), lugo.chan(1)
+    local id = lugo.go(function()
       c:send("handed")
       after:send(true)
     end)
-    started:recv()
-    settle()
+    wait_parked(id, "chan send")
     assert.are.equal(0, after:len())             -- still blocked in send
     assert.are.equal("handed", c:recv())
     assert.is_true(after:recv())
@@ -847,16 +838,14 @@ describe("hand-off and order", function()
   end)
 
   it("a send on a full buffer waits for room", function()
-    local c, started, after = lugo.chan(2), lugo.chan(), lugo.chan(1)
-    lugo.go(function()
+    local c, after = lugo.chan(2), lugo.chan(1)
+    local id = lugo.go(function()
       c:send(1)
       c:send(2)
-      started:send(true)
       c:send(3)
       after:send(true)
     end)
-    started:recv()
-    settle()
+    wait_parked(id, "chan send")
     assert.are.equal(0, after:len())
     assert.are.equal(2, c:len())
     assert.are.equal(1, c:recv())

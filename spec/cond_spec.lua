@@ -16,8 +16,9 @@ describe("lugo.cond", function()
       local c = lugo.cond(m)
       local ready, woke, held = lugo.atomic(), lugo.atomic(), lugo.atomic()
       local done = lugo.chan(8)
-      for _ = 1, 8 do
-        lugo.go(function()
+      local ids = {}
+      for i = 1, 8 do
+        ids[i] = lugo.go(function()
           m:lock()
           while ready:load() == 0 do c:wait() end
           if not m:trylock() then held:add(1) end   -- ours: trylock fails
@@ -26,7 +27,8 @@ describe("lugo.cond", function()
           done:send(true)
         end)
       end
-      lugo.sleep(0.05)
+      -- all eight wait on c (bounded)
+      for i = 1, 8 do require("support").wait_parked(ids[i], "cond wait") end
       m:lock(); ready:store(1); c:broadcast(); m:unlock()
       for _ = 1, 8 do done:recv() end
       print(woke:load(), held:load())

@@ -9,7 +9,7 @@
 --
 -- busted's names are taken as locals first, then the real globals (see
 -- goroutine_spec.lua).
-local describe, it, assert, pending = describe, it, assert, pending
+local describe, it, assert = describe, it, assert
 local _ENV = _G
 
 local lugo = require "lugo"
@@ -354,10 +354,7 @@ describe("the lugo command does not report a deadlock", function()
     assert.are.equal("200\n", out)
   end)
 
-  local with_sleep = lugo.sleep and it or function(name)
-    pending(name .. " (needs lugo.sleep)")
-  end
-  with_sleep("while main waits on a channel a sleeping goroutine will send on", function()
+  it("while main waits on a channel a sleeping goroutine will send on", function()
     local out, err, code = child([[
       local lugo = require "lugo"
       local c = lugo.chan()

@@ -15,14 +15,6 @@ local support = require "support"
 -- with empty stderr and returns its stdout.
 local child_ok, assert_message = support.child_ok, support.assert_message
 
--- Waits until only the main goroutine is left: goroutines that have just
--- sent their last value may still be finishing. Bounded (generously) so a
--- count that never comes down fails instead of hanging.
-local function settle()
-  local deadline = os.time() + 60
-  while lugo.numgoroutine() > 1 and os.time() < deadline do lugo.yield() end
-end
-
 describe("lugo.go", function()
   it("returns integer ids greater than 1, distinct and increasing", function()
     local done = lugo.chan()
@@ -280,10 +272,9 @@ describe("lugo.numgoroutine", function()
       print(table.concat(counts, " "))
       gate:close()
       for _ = 1, 10 do done:recv() end
-      -- They finish right after their send: wait (bounded, generously) for
-      -- the count to come down.
-      local deadline = os.time() + 60
-      while lugo.numgoroutine() > 1 and os.time() < deadline do lugo.yield() end
+      -- They finish right after their send: wait (bounded) for the count
+      -- to come down.
+      require("support").settle(1)
       print(lugo.numgoroutine())
     ]])
     assert.are.equal("1 2 3 4 5 6 7 8 9 10 11\n1\n", out)
@@ -309,8 +300,9 @@ describe("lugo.numgoroutine", function()
   end)
 
   it("counts the goroutines the main chunk starts, in process", function()
-    -- Goroutines of earlier tests may still be finishing: settle first.
-    settle()
+    -- Goroutines of earlier tests may still be finishing: wait (bounded)
+    -- until only main is left; the count checks below report it if not.
+    support.settle(1)
     local gate, done = lugo.chan(), lugo.chan()
     for i = 1, 8 do
       lugo.go(function(g, d) g:recv(); d:send() end, gate, done)
@@ -318,7 +310,7 @@ describe("lugo.numgoroutine", function()
     end
     gate:close()
     for _ = 1, 8 do done:recv() end
-    settle()
+    support.settle(1)
     assert.are.equal(1, lugo.numgoroutine())
   end)
 end)

@@ -1203,7 +1203,7 @@ describe("globals travel like upvalues", function()
       local done = lugo.chan()
       lugo.go(function() done:send(missing == nil); made_here = 1 end)
       print((done:recv()))
-      lugo.sleep(0.01)
+      require("support").settle(1)   -- it has assigned made_here and ended
       print(made_here)
     ]])
     assert.are.equal("true\nnil\n", out)

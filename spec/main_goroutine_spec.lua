@@ -285,11 +285,11 @@ describe("the main goroutine is preempted (LUGO_WORKERS=1)", function()
         end
       end)
       started:recv()
-      -- spin 0.3 s at least, then on until 5 ticks came (30 s at most)
-      local t0, n = lugo.now(), 0
-      while (lugo.now() - t0 < 0.3 or ticks:len() < 5) and lugo.now() - t0 < 30 do
-        n = n + 1
-      end
+      -- spin 0.3 s at least, then on until 5 ticks came (support.TIMEOUT
+      -- more at most)
+      local n = 0
+      require("support").spin_until(function() return ticks:len() >= 5 end, 0.3, nil,
+        function() n = n + 1 end)
       print("ticks", ticks:len())
       print("spun", n > 0)
     ]], "LUGO_WORKERS=1")
@@ -305,8 +305,7 @@ describe("the main goroutine is preempted (LUGO_WORKERS=1)", function()
       lugo.go(function()
         for i = 1, 1000 do progress:send(i) end
       end)
-      local t0 = lugo.now()
-      while progress:len() < 1000 and lugo.now() - t0 < 30 do end
+      require("support").spin_until(function() return progress:len() >= 1000 end)
       print("progress", progress:len())
     ]], "LUGO_WORKERS=1")
     assert.are.equal("1000", field(out, "progress"))
@@ -528,8 +527,7 @@ describe("exit statuses with main as goroutine 1", function()
     local out, err, code = child([[
       local lugo = require "lugo"
       lugo.go(function() error("goroutine boom") end)
-      local t0 = lugo.now()
-      while lugo.now() - t0 < 60 do end
+      require("support").spin_until(nil, 60)
       print("not reached")
     ]], "LUGO_WORKERS=1")
     assert.are.equal("", out)

@@ -157,7 +157,7 @@ describe("lock", function()
     lugo.go(function()
       m:lock()
       held:send()
-      for _ = 1, 100 do lugo.yield() end
+      require("support").parked(1, "mutex lock")   -- main waits on it (bounded)
       log:send("goroutine unlocks")
       m:unlock()
     end)
@@ -295,11 +295,7 @@ describe("lock", function()
         log:send("B locked")
         m:unlock()
       end)
-      local deadline = os.time() + 30
-      while not lugo.stack():find("goroutine " .. b .. " [mutex lock]:", 1, true) do
-        assert(os.time() < deadline, "B never parked")
-        lugo.yield()
-      end
+      require("support").wait_parked(b, "mutex lock")
       toA:send("go")
       print((log:recv()))
       print((log:recv()))
@@ -316,16 +312,18 @@ describe("lock", function()
       local counter = lugo.chan(1)
       counter:send(0)
       m:lock()
-      for _ = 1, 50 do
+      local ids = {}
+      for i = 1, 50 do
         wg:add()
-        lugo.go(function()
+        ids[i] = lugo.go(function()
           m:lock()
           counter:send(counter:recv() + 1)
           m:unlock()
           wg:done()
         end)
       end
-      for _ = 1, 100 do lugo.yield() end
+      -- all 50 wait on the lock at once, on the one worker
+      for i = 1, 50 do require("support").wait_parked(ids[i], "mutex lock") end
       m:unlock()
       wg:wait()
       print((counter:recv()))
@@ -335,7 +333,7 @@ describe("lock", function()
 end)
 
 -- FIFO: goroutines are started one at a time while main holds the lock,
--- each confirmed parked on it (lugo.stack shows [mutex lock]) before the
+-- each confirmed parked on it (support.wait_parked: [mutex lock]) before the
 -- next starts, so their lock calls happen in a known order. Main then
 -- unlocks; each waiter records its number when it gets the lock.
 local FIFO = [[
@@ -351,11 +349,7 @@ local FIFO = [[
       for _ = 1, 3 do lugo.yield() end
       m:unlock()
     end, k)
-    local deadline = os.time() + 30
-    while not lugo.stack():find("goroutine " .. id .. " [mutex lock]:", 1, true) do
-      assert(os.time() < deadline, "goroutine " .. k .. " never parked")
-      lugo.yield()
-    end
+    require("support").wait_parked(id, "mutex lock")
   end
   m:unlock()
   -- the lock went to waiter 1 (not back to a free mutex): main cannot take it
@@ -411,12 +405,9 @@ describe("waiters", function()
     held:recv()
     lugo.go(function()
       local function parked(id)
-        local deadline = os.time() + 30
-        while not lugo.stack():find("goroutine " .. id .. " [mutex lock]:", 1, true) do
-          if os.time() > deadline then order:send("timeout " .. id) return false end
-          lugo.yield()
-        end
-        return true
+        if require("support").parked(id, "mutex lock") then return true end
+        order:send("timeout " .. id)
+        return false
       end
       if not parked(1) then return end
       local g1 = lugo.go(function()
@@ -445,13 +436,7 @@ describe("Sync waits park the goroutine, not the worker (LUGO_WORKERS=1)", funct
       local log = lugo.chan(10)
       wg:add(1)
       m:lock()
-      local function wait_parked(id, reason)
-        local deadline = os.time() + 30
-        while not lugo.stack():find("goroutine " .. id .. " [" .. reason .. "]:", 1, true) do
-          assert(os.time() < deadline, id .. " never parked")
-          lugo.yield()
-        end
-      end
+      local wait_parked = require("support").wait_parked
       local w = lugo.go(function() wg:wait(); log:send("wg released") end)
       wait_parked(w, "waitgroup wait")
       local l = lugo.go(function() m:lock(); log:send("lock taken"); m:unlock() end)

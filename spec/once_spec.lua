@@ -50,8 +50,8 @@ describe("lugo.once", function()
     local out, err, code = support.child([[
       local lugo = require "lugo"
       local o, never = lugo.once(), lugo.chan()
-      lugo.go(function() o:call(function() never:recv() end) end)
-      lugo.sleep(0.02)
+      local id = lugo.go(function() o:call(function() never:recv() end) end)
+      require("support").wait_parked(id, "chan receive")   -- inside fn
       o:call(function() end)
     ]])
     assert.are.equal(2, code)

@@ -9,9 +9,10 @@
 -- records whether the others made progress while it was still spinning.
 -- Without preemption those counts would be 0 (the others would only run
 -- after the spinner finished). No check depends on precise timing: a
--- spinner spins for its minimum time and then on until it has seen the
--- progress it waits for, up to CAP seconds (reached only without
--- preemption, and reported as a failure).
+-- spinner spins (support.spin_until, which the children load from spec/ on
+-- LUA_PATH) for its minimum time and then on until it has seen the
+-- progress it waits for, support.TIMEOUT seconds more at most (reached
+-- only without preemption, and reported as a failure).
 --
 -- busted's names are taken as locals first, then the real globals (see
 -- goroutine_spec.lua).
@@ -52,14 +53,13 @@ describe("preemption (LUGO_WORKERS=1)", function()
       end)
       lugo.go(function()                       -- the spinner
         started:recv()
-        local t0, n = lugo.now(), 0
+        local n = 0
         -- 2 s at least, then on until 10 ticks (about 35 come in 2 s)
-        while (lugo.now() - t0 < 2 or ticks:len() < 10) and lugo.now() - t0 < 60 do
-          n = n + 1
-        end
+        local uncapped = require("support").spin_until(
+          function() return ticks:len() >= 10 end, 2, nil, function() n = n + 1 end)
         local seen = ticks:len()               -- ticks during the spin
         stop:close()
-        result:send({ seen, n, lugo.now() - t0 < 60 })
+        result:send({ seen, n, uncapped })
       end)
       local r = result:recv()
       print("seen " .. r[1])
@@ -107,8 +107,7 @@ describe("preemption (LUGO_WORKERS=1)", function()
       for i = 1, 2 do
         lugo.go(function()
           started:send(i)
-          local t0 = lugo.now()
-          while (lugo.now() - t0 < 0.5 or started:len() < 2) and lugo.now() - t0 < 60 do end
+          require("support").spin_until(function() return started:len() >= 2 end, 0.5)
           result:send(started:len())           -- who had started by my end
         end)
       end
@@ -127,8 +126,7 @@ describe("preemption (LUGO_WORKERS=1)", function()
       for i = 1, 4 do
         lugo.go(function()
           started:send(i)
-          local t0 = lugo.now()
-          while (lugo.now() - t0 < 0.4 or started:len() < 4) and lugo.now() - t0 < 60 do end
+          require("support").spin_until(function() return started:len() >= 4 end, 0.4)
           result:send(started:len())
         end)
       end
@@ -150,8 +148,7 @@ describe("preemption (LUGO_WORKERS=1)", function()
         for i = 1, 10 do lugo.sleep(0.02); c:send(i) end
       end)
       lugo.go(function()
-        local t0 = lugo.now()
-        while quit:len() == 0 and lugo.now() - t0 < 60 do end
+        require("support").spin_until(function() return quit:len() > 0 end)
         done:send(true)
       end)
       local got = 0
@@ -207,8 +204,7 @@ describe("preemption (LUGO_WORKERS=1)", function()
       lugo.go(function()
         started:recv()
         local gen = coroutine.wrap(function()
-          local t0 = lugo.now()
-          while (lugo.now() - t0 < 1 or ticks:len() < 6) and lugo.now() - t0 < 60 do end
+          require("support").spin_until(function() return ticks:len() >= 6 end, 1)
           coroutine.yield(ticks:len())
           return "end"
         end)
@@ -264,8 +260,8 @@ describe("preemption (LUGO_WORKERS=1)", function()
       counted:send(0)
       local function tick(counted) counted:send(counted:recv() + 1) end
       lugo.go(function()                       -- the spawner
-        local t0, n, backlog_max = lugo.now(), 0, 0
-        while lugo.now() - t0 < 1 or n < 1000 do
+        local n, backlog_max = 0, 0
+        require("support").spin_until(function() return n >= 1000 end, 1, nil, function()
           lugo.go(tick, counted)
           n = n + 1
           if n % 1000 == 0 then
@@ -273,12 +269,12 @@ describe("preemption (LUGO_WORKERS=1)", function()
             counted:send(done)
             if n - done > backlog_max then backlog_max = n - done end
           end
-        end
+        end)
         result:send({ "spawner", n, backlog_max })
       end)
       lugo.go(function()                       -- the spinner
-        local t0, n = lugo.now(), 0
-        while lugo.now() - t0 < 1 do n = n + 1 end
+        local n = 0
+        require("support").spin_until(nil, 1, nil, function() n = n + 1 end)
         result:send({ "spinner", n })
       end)
       for _ = 1, 2 do
@@ -304,11 +300,9 @@ describe("preemption never shows through", function()
       lugo.go(function() while true do lugo.sleep(0.005) end end)  -- a waiter
       lugo.go(function()
         local co = coroutine.create(function(a)
-          local t0 = lugo.now()
-          while lugo.now() - t0 < 0.5 do end
+          require("support").spin_until(nil, 0.5)
           local b = coroutine.yield(a + 1)
-          local t1 = lugo.now()
-          while lugo.now() - t1 < 0.5 do end
+          require("support").spin_until(nil, 0.5)
           return b * 2
         end)
         local ok1, v1 = coroutine.resume(co, 10)
@@ -332,8 +326,7 @@ describe("preemption never shows through", function()
         local N = 60
         local co = coroutine.create(function()
           for i = 1, N do
-            local t0 = lugo.now()
-            while lugo.now() - t0 < 0.015 do end
+            require("support").spin_until(nil, 0.015)
             coroutine.yield()
           end
           return "done"
@@ -362,8 +355,7 @@ describe("preemption never shows through", function()
       lugo.go(function()
         local gen = coroutine.wrap(function()
           for i = 1, 40 do
-            local t0 = lugo.now()
-            while lugo.now() - t0 < 0.015 do end
+            require("support").spin_until(nil, 0.015)
             coroutine.yield()
           end
           return "last"
@@ -389,8 +381,7 @@ describe("preemption never shows through", function()
       lugo.go(function()
         local gen = coroutine.wrap(function()
           for i = 1, 5 do
-            local t0 = lugo.now()
-            while lugo.now() - t0 < 0.1 do end
+            require("support").spin_until(nil, 0.1)
             coroutine.yield(i)
           end
         end)
@@ -410,13 +401,11 @@ describe("preemption never shows through", function()
       lugo.go(function() while true do lugo.sleep(0.005) end end)
       lugo.go(function()
         local ok, a, b = pcall(function(x)
-          local t0 = lugo.now()
-          while lugo.now() - t0 < 0.5 do end
+          require("support").spin_until(nil, 0.5)
           return x, "y"
         end, "x")
         local ok2, err = pcall(function()
-          local t0 = lugo.now()
-          while lugo.now() - t0 < 0.5 do end
+          require("support").spin_until(nil, 0.5)
           error("boom", 0)
         end)
         result:send({ ok, a, b, ok2, err })
@@ -438,8 +427,7 @@ describe("preemption never shows through", function()
         local deadline = lugo.now() + 0.5
         table.sort(t, function(a, b)
           if lugo.now() < deadline then
-            local t0 = lugo.now()
-            while lugo.now() - t0 < 0.02 do end
+            require("support").spin_until(nil, 0.02)
           end
           return a < b
         end)
@@ -460,8 +448,7 @@ describe("preemption never shows through", function()
       lugo.go(function() while true do lugo.sleep(0.005) end end)
       lugo.go(function()
         local s = string.gsub("abcde", "%a", function(c)
-          local t0 = lugo.now()
-          while lugo.now() - t0 < 0.05 do end
+          require("support").spin_until(nil, 0.05)
           return c:upper()
         end)
         result:send(s)
@@ -476,8 +463,7 @@ describe("preemption never shows through", function()
       local lugo = require "lugo"
       local c = lugo.chan()
       lugo.go(function()
-        local t0 = lugo.now()
-        while lugo.now() - t0 < 1 do end
+        require("support").spin_until(nil, 1)
         c:send("late")
       end)
       print("r " .. c:recv())

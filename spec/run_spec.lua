@@ -57,12 +57,6 @@ local function wait_entry(id, pred)
   return g
 end
 
--- Waits (bounded) until only `n` goroutines are live.
-local function settle_to(n)
-  local deadline = os.time() + 30
-  while lugo.numgoroutine() > n and os.time() < deadline do lugo.yield() end
-end
-
 describe("lugo.run results", function()
   it("returns the function's results", function()
     local r = table.pack(lugo.run(function() return 1, "two", true, 4.5 end))
@@ -261,14 +255,14 @@ describe("lugo.run errors", function()
   end)
 
   it("is not a panic: the program goes on and the goroutine is gone", function()
-    settle_to(1)
+    support.settle(1)
     local before = lugo.numgoroutine()
     for i = 1, 20 do
       local ok, err = pcall(lugo.run, function(k) error("failure " .. k) end, i)
       assert.is_false(ok)
       assert.is_true(has(err, "failure " .. i), tostring(err))
     end
-    settle_to(before)
+    support.settle(before)
     assert.are.equal(before, lugo.numgoroutine())
     assert.are.equal(5, lugo.run(function() return 5 end))
   end)
@@ -396,12 +390,8 @@ describe("lugo.run goroutines", function()
 
   it("lugo.goroutines() from fn shows main waiting with 'lugo.run'", function()
     local state, wait, me = lugo.run(function()
-      local deadline = os.time() + 30
-      local m
-      repeat
-        lugo.yield()
-        m = entry(lugo.goroutines(), 1)
-      until (m and m.wait == "lugo.run") or os.time() > deadline
+      require("support").parked(1, "lugo.run")   -- bounded
+      local m = entry(lugo.goroutines(), 1)
       local self = entry(lugo.goroutines(), lugo.id())
       return m and m.state, m and m.wait, self and self.state
     end)
@@ -469,8 +459,7 @@ describe("lugo.run in a child lugo", function()
       local lugo = require "lugo"
       print("before", lugo.numgoroutine())
       print("inside", lugo.run(function() return lugo.numgoroutine() end))
-      local deadline = lugo.now() + 30
-      while lugo.numgoroutine() > 1 and lugo.now() < deadline do lugo.yield() end
+      require("support").settle(1)   -- fn's goroutine may still be finishing
       print("after", lugo.numgoroutine())
     ]])
     assert.are.equal("1", field(out, "before"))

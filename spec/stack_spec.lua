@@ -269,6 +269,7 @@ describe("SIGQUIT to the lugo command", function()
       local go = arg[1]
       local c = lugo.chan()
       local id = lugo.go(function() c:recv() end)
+      require("support").wait_parked(id, "chan receive")   -- blocked when dumped
       io.write("id ", id, "\nready\n")
       io.stdout:flush()
       while not io.open(go) do lugo.yield() end
@@ -307,11 +308,13 @@ describe("SIGQUIT to the lugo command", function()
       local go = arg[1]
       local c = lugo.chan()
       lugo.go(function()
+        -- "ready" once main is blocked in recv, so the dump finds it there
+        require("support").wait_parked(1, "chan receive")
+        print("ready")
+        io.stdout:flush()
         while not io.open(go) do lugo.yield() end
         c:send("go")
       end)
-      print("ready")
-      io.stdout:flush()
       c:recv()
       print("done")
     ]])
@@ -326,6 +329,7 @@ describe("SIGQUIT to the lugo command", function()
       local go = arg[1]
       local c = lugo.chan()
       local id = lugo.go(function() c:recv() end)
+      require("support").wait_parked(id, "chan receive")   -- blocked when dumped
       io.write("id ", id, "\nready\n")
       io.stdout:flush()
       while not io.open(go) do lugo.yield() end

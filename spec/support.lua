@@ -228,25 +228,81 @@ function M.packed_in_goroutine(fn, ...)
   return table.pack(table.unpack(r, 2, r.n))
 end
 
--- Lets goroutines run for a while (200 yields); no test may rely on how
--- far they get.
-function M.settle()
-  local lugo = require "lugo"
-  for _ = 1, 200 do lugo.yield() end
-end
+-- The bound of every wait in the specs: long enough for the slowest
+-- machine and sanitizer build, so that reaching it means a hang (a bug),
+-- never mere slowness.
+M.TIMEOUT = 30
 
--- Waits (bounded, 30 s) until lugo.stack() shows goroutine id waiting with
--- the given reason, then returns true; fails the test otherwise.
-function M.wait_parked(id, reason)
+-- settle(): lets goroutines run for a while (200 yields); no test may rely
+-- on how far they get, so an assertion after it must hold however slow the
+-- machine is (e.g. "nothing was received" where nothing is ever sent).
+-- settle(n): waits (bounded by TIMEOUT) until at most n goroutines are
+-- live, main included (goroutines that have just sent their last value may
+-- still be finishing); returns whether that happened, so the caller's own
+-- assertion on the count reports a count that never comes down.
+function M.settle(n)
   local lugo = require "lugo"
-  local want = "goroutine " .. id .. " [" .. reason .. "]:"
-  local deadline = os.time() + 30
-  while os.time() < deadline do
-    if M.has(lugo.stack(), want) then return true end
+  if n == nil then
+    for _ = 1, 200 do lugo.yield() end
+    return true
+  end
+  local deadline = lugo.now() + M.TIMEOUT
+  while lugo.numgoroutine() > n do
+    if lugo.now() > deadline then return false end
     lugo.yield()
   end
+  return true
+end
+
+-- The entry of goroutine id in lugo.goroutines() (nil when it is gone).
+function M.goroutine(id)
+  for _, g in ipairs(require("lugo").goroutines()) do
+    if g.id == id then return g end
+  end
+end
+
+-- Waits (bounded by TIMEOUT) until lugo.goroutines() shows goroutine id
+-- waiting with the given reason (as the "[reason]" of lugo.stack(), e.g.
+-- "chan receive"); returns whether it did. For a goroutine (which must not
+-- fail with busted's assert) waiting until main is blocked:
+-- `require("support").parked(1, "select")`.
+function M.parked(id, reason)
+  local lugo = require "lugo"
+  local deadline = lugo.now() + M.TIMEOUT
+  repeat
+    local g = M.goroutine(id)
+    if g and g.state == "waiting" and g.wait == reason then return true end
+    lugo.yield()
+  until lugo.now() > deadline
+  return false
+end
+
+-- As parked, but fails the test when goroutine id never waits so. This is
+-- how a spec knows "X is now blocked" without guessing how long that takes.
+function M.wait_parked(id, reason)
+  if M.parked(id, reason) then return true end
   luassert().is_true(false, "goroutine " .. id .. " never showed [" .. reason .. "]:\n"
-    .. lugo.stack())
+    .. require("lugo").stack())
+end
+
+-- Busy-waits without yielding (the pure-Lua loop that preemption must
+-- interrupt) until at least min_s seconds (default 0) have passed and
+-- cond() is true, or until max_s seconds have passed (default min_s +
+-- TIMEOUT: a guard against a hang, never reached when all is well, so a
+-- spec fails on cond not holding instead). cond may be nil (just min_s);
+-- step, if given, is called on every turn of the loop. Returns whether
+-- cond held (true when there is no cond) and the seconds spent.
+function M.spin_until(cond, min_s, max_s, step)
+  local lugo = require "lugo"
+  min_s = min_s or 0
+  max_s = max_s or min_s + M.TIMEOUT
+  local t0 = lugo.now()
+  while true do
+    local dt = lugo.now() - t0
+    if dt >= min_s and (cond == nil or cond()) then return true, dt end
+    if dt >= max_s then return false, dt end
+    if step then step() end
+  end
 end
 
 return M

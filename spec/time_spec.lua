@@ -6,11 +6,13 @@
 -- and the main thread, pending timers in deadlock detection, and 100,000
 -- sleeping goroutines.
 --
--- Timing: machines are shared and noisy, so no check needs better than
--- 20 ms precision. Lower bounds are exact ("elapsed >= s - 0.001": a timer
--- never fires early), upper bounds are very loose (SLACK seconds), and
--- wherever it can, a check is structural (who made progress while whom
--- slept) instead of timed.
+-- Timing: machines are shared and noisy, and the specs also run under
+-- sanitizers (many times slower), so no check has an upper bound on time.
+-- Lower bounds are exact ("elapsed >= s - 0.001": a timer never fires
+-- early); that something happens at all is checked with a bound that only
+-- catches a hang (support.TIMEOUT); and wherever it can, a check is
+-- structural (who made progress while whom slept) instead of timed. How
+-- soon a timer fires after its time is a benchmark's business (bench/).
 --
 -- busted runs this file with its own environment as _ENV; a goroutine
 -- function that captured it would drag busted itself across. So the busted
@@ -28,8 +30,9 @@ local assert_message, raises, raises_with =
 local in_goroutine, child, child_ok = support.in_goroutine, support.child, support.child_ok
 local assert_deadlock, fields = support.assert_deadlock, support.fields
 
--- Upper bounds are this loose: they only catch "never" or "way too late".
-local SLACK = 2.0
+-- The bound of a wait for something that must happen: it only catches a
+-- hang ("never"), never mere slowness.
+local HANG = support.TIMEOUT
 
 -- A lower bound on elapsed time, allowing 1 ms for clock rounding.
 local EPS = 0.001
@@ -49,7 +52,17 @@ local function recv_within(ch, s)
   return false
 end
 
--- Checks that nothing arrives on ch within s seconds (default 0.2).
+-- Receives from ch, which must deliver (bounded by HANG); returns the value.
+local function recv_soon(ch, what)
+  local got, v = recv_within(ch, HANG)
+  assert.is_true(got, (what or "a time channel") .. " never delivered")
+  return v
+end
+
+-- Checks that nothing arrives on ch within s seconds (default 0.2). Only
+-- for channels on which nothing may ever arrive again (a stopped timer, a
+-- fired one-shot timer whose value was received): however slow the
+-- machine, the check cannot then fail spuriously.
 local function assert_nothing(ch, s)
   local got, v = recv_within(ch, s or 0.2)
   assert.is_false(got, "unexpected value received: " .. tostring(v))
@@ -91,13 +104,16 @@ describe("lugo.now", function()
   end)
 
   it("advances with real time", function()
-    local t0, c0 = lugo.now(), os.time()
+    local c0 = os.time()
+    local t0 = lugo.now()
     lugo.sleep(0.1)
     local t1 = lugo.now()
+    local c1 = os.time()
     assert.is_true(t1 - t0 >= 0.1 - EPS, tostring(t1 - t0))
-    assert.is_true(t1 - t0 < 0.1 + SLACK, tostring(t1 - t0))
-    -- seconds, not milliseconds or nanoseconds
-    assert.is_true(os.time() - c0 <= SLACK + 1)
+    -- seconds, not milliseconds or nanoseconds: [t0, t1] lies inside
+    -- [c0, c1], and os.time() counts whole seconds, so lugo's elapsed time
+    -- is at most os.time()'s plus 1, however long the sleep really took.
+    assert.is_true(t1 - t0 <= (c1 - c0) + 1, string.format("%f s by lugo.now, %d by os.time", t1 - t0, c1 - c0))
   end)
 
   it("is one clock for main and goroutines", function()
@@ -118,7 +134,6 @@ describe("lugo.sleep", function()
       lugo.sleep(s)
       local dt = lugo.now() - t0
       assert.is_true(dt >= s - EPS, s .. ": " .. dt)
-      assert.is_true(dt < s + SLACK, s .. ": " .. dt)
     end
   end)
 
@@ -134,23 +149,25 @@ describe("lugo.sleep", function()
     end)
     for _, p in ipairs(r) do
       assert.is_true(p[2] >= p[1] - EPS, p[1] .. ": " .. p[2])
-      assert.is_true(p[2] < p[1] + SLACK, p[1] .. ": " .. p[2])
     end
   end)
 
   it("accepts integers and floats", function()
-    local t0 = lugo.now()
+    -- zero, negative and NaN durations are at most a yield: in a goroutine,
+    -- watched by main so that sleeping for ever fails instead of hanging
+    local done = lugo.chan(1)
+    lugo.go(function()
+      lugo.sleep(0); lugo.sleep(-3); lugo.sleep(0.0); lugo.sleep(-0.01)
+      lugo.sleep(1 / 0 - 1 / 0)
+      done:send(true)
+    end)
+    recv_soon(done, "a goroutine's sleep(0), negative or NaN sleep")
+    -- and in main (a sleep for ever here would hang the file)
     lugo.sleep(0)
     lugo.sleep(0.0)
     lugo.sleep(-1)
     lugo.sleep(-0.5)
     lugo.sleep(1 / 0 - 1 / 0)   -- NaN: at most a yield
-    assert.is_true(lugo.now() - t0 < SLACK)
-    t0 = lugo.now()
-    in_goroutine(function()
-      lugo.sleep(0); lugo.sleep(-3); lugo.sleep(0.0); lugo.sleep(-0.01)
-    end)
-    assert.is_true(lugo.now() - t0 < SLACK)
   end)
 
   it("raises for an argument that is not a number, in main and in goroutines", function()
@@ -189,7 +206,6 @@ describe("lugo.sleep", function()
       local r = out:recv()
       local s = durations[r[1]]
       assert.is_true(r[2] >= s - EPS, s .. ": " .. r[2])
-      assert.is_true(r[2] < s + SLACK, s .. ": " .. r[2])
       seen = seen + 1
     end
     assert.are.equal(#durations, seen)
@@ -307,14 +323,12 @@ describe("lugo.after", function()
   it("delivers lugo.now() once, after s seconds", function()
     for _, s in ipairs({ 0.02, 0.1 }) do
       local t0 = lugo.now()
-      local v, ok = lugo.after(s):recv()
+      local v = recv_soon(lugo.after(s))
       local t1 = lugo.now()
-      assert.is_true(ok)
       assert.are.equal("float", math.type(v))
       assert.is_true(v >= t0 + s - EPS, string.format("%f %f", v, t0))
       assert.is_true(v <= t1, string.format("%f %f", v, t1))
       assert.is_true(t1 - t0 >= s - EPS)
-      assert.is_true(t1 - t0 < s + SLACK)
     end
   end)
 
@@ -328,6 +342,9 @@ describe("lugo.after", function()
   it("keeps its value until received", function()
     local t0 = lugo.now()
     local c = lugo.after(0.02)
+    -- wait (bounded) until it has fired, then a while longer: it stays
+    local deadline = lugo.now() + HANG
+    while c:len() == 0 and lugo.now() < deadline do lugo.sleep(0.01) end
     lugo.sleep(0.15)
     assert.are.equal(1, c:len())
     local v, ok = c:recv()
@@ -339,11 +356,9 @@ describe("lugo.after", function()
   it("with 0 or a negative duration delivers promptly", function()
     for _, s in ipairs({ 0, -1, 0.0, -0.5 }) do
       local t0 = lugo.now()
-      local v, ok = lugo.after(s):recv()
-      assert.is_true(ok)
+      local v = recv_soon(lugo.after(s), "after(" .. s .. ")")
       assert.are.equal("float", math.type(v))
       assert.is_true(v >= t0 - EPS)
-      assert.is_true(lugo.now() - t0 < SLACK)
     end
   end)
 
@@ -356,7 +371,6 @@ describe("lugo.after", function()
     assert.is_true(ok)
     assert.are.equal("float", math.type(v))
     assert.is_true(dt >= 0.1 - EPS, tostring(dt))
-    assert.is_true(dt < 0.1 + SLACK, tostring(dt))
   end)
 
   it("bounds a receive in select: a value that comes in time wins", function()
@@ -428,13 +442,11 @@ describe("lugo.timer", function()
   it("fires once after s seconds with lugo.now()", function()
     local t0 = lugo.now()
     local t = lugo.timer(0.05)
-    local v, ok = t.c:recv()
+    local v = recv_soon(t.c)
     local t1 = lugo.now()
-    assert.is_true(ok)
     assert.are.equal("float", math.type(v))
     assert.is_true(v >= t0 + 0.05 - EPS)
     assert.is_true(v <= t1)
-    assert.is_true(t1 - t0 < 0.05 + SLACK)
     assert_nothing(t.c, 0.15)
   end)
 
@@ -557,10 +569,8 @@ describe("lugo.timer", function()
     local t = lugo.timer(10)
     local r0 = lugo.now()
     assert.is_true(t:reset(0.05))
-    local v, ok = t.c:recv()
-    assert.is_true(ok)
+    local v = recv_soon(t.c)
     assert.is_true(v >= r0 + 0.05 - EPS)
-    assert.is_true(lugo.now() - r0 < 0.05 + SLACK)
   end)
 
   it("reset of a pending timer to later postpones its fire", function()
@@ -619,18 +629,15 @@ describe("lugo.timer", function()
     local t = lugo.timer(10)
     local r0 = lugo.now()
     assert.is_true(t:reset(0))
-    local v = t.c:recv()
+    local v = recv_soon(t.c, "a timer reset to 0")
     assert.is_true(v >= r0 - EPS)
-    assert.is_true(lugo.now() - r0 < SLACK)
   end)
 
   it("with 0 or a negative duration fires promptly", function()
     for _, s in ipairs({ 0, -2 }) do
       local t0 = lugo.now()
-      local v, ok = lugo.timer(s).c:recv()
-      assert.is_true(ok)
+      local v = recv_soon(lugo.timer(s).c, "timer(" .. s .. ")")
       assert.is_true(v >= t0 - EPS)
-      assert.is_true(lugo.now() - t0 < SLACK)
     end
   end)
 
@@ -649,11 +656,8 @@ describe("lugo.timer", function()
       lugo.sleep(0.05)
       tm:reset(0.05)
     end, t)
-    local v, ok = t.c:recv()
-    local dt = lugo.now() - t0
-    assert.is_true(ok)
+    local v = recv_soon(t.c, "a timer reset from another goroutine")
     assert.is_true(v >= t0 + 0.1 - EPS)
-    assert.is_true(dt < 30, tostring(dt))
   end)
 
   it("passed to a goroutine is the same timer: stop there, nothing here", function()
@@ -755,7 +759,6 @@ describe("lugo.ticker", function()
       assert.is_true(v <= lugo.now())
       prev = v
     end
-    assert.is_true(lugo.now() - t0 < 6 * p + SLACK)
     t:stop()
   end)
 
@@ -763,9 +766,12 @@ describe("lugo.ticker", function()
     local p = 0.02
     local t = lugo.ticker(p)
     local max = 0
-    for _ = 1, 5 do
-      lugo.sleep(2 * p)          -- 10 periods in all
+    -- 10 periods at least, and on until a tick is waiting (bounded)
+    local deadline = lugo.now() + HANG
+    for i = 1, math.huge do
+      lugo.sleep(2 * p)
       max = math.max(max, t.c:len())
+      if i >= 5 and (t.c:len() > 0 or lugo.now() > deadline) then break end
     end
     assert.is_true(max <= 1, "t.c held " .. max)
     assert.are.equal(1, t.c:len())   -- it did tick meanwhile
@@ -860,8 +866,7 @@ end)
 
 describe("timers are not goroutines", function()
   it("after, timer and ticker leave lugo.numgoroutine unchanged", function()
-    local deadline = os.time() + 60
-    while lugo.numgoroutine() > 1 and os.time() < deadline do lugo.sleep(0.01) end
+    support.settle(1)   -- goroutines of earlier tests may still be finishing
     local n0 = lugo.numgoroutine()
     local a, t, k = lugo.after(0.05), lugo.timer(0.05), lugo.ticker(0.05)
     assert.are.equal(n0, lugo.numgoroutine())
@@ -870,8 +875,7 @@ describe("timers are not goroutines", function()
   end)
 
   it("sleeping goroutines are counted until they finish", function()
-    local deadline = os.time() + 60
-    while lugo.numgoroutine() > 1 and os.time() < deadline do lugo.sleep(0.01) end
+    support.settle(1)   -- goroutines of earlier tests may still be finishing
     local n0 = lugo.numgoroutine()
     local done = lugo.chan()
     for _ = 1, 10 do lugo.go(function() lugo.sleep(0.2); done:send() end) end
@@ -1009,11 +1013,22 @@ describe("pending timers and deadlock detection", function()
       local lugo = require "lugo"
       local ch = lugo.chan()
       local ts = {}
-      for i = 1, 3 do ts[i] = lugo.timer(0.2) end
+      -- long timers: however slow the machine, they cannot fire before
+      -- the stops (which must keep them from firing at all)
+      for i = 1, 3 do ts[i] = lugo.timer(60) end
+      local ids = {}
       for i = 1, 3 do
-        lugo.go(function() ts[i].c:recv(); ch:send(i) end)
+        ids[i] = lugo.go(function() ts[i].c:recv(); ch:send(i) end)
       end
-      lugo.sleep(0.05)                          -- let them block
+      -- let them block (bounded): all three wait on their timers' channels
+      local deadline = lugo.now() + 30
+      repeat
+        local n = 0
+        for _, g in ipairs(lugo.goroutines()) do
+          if g.wait == "chan receive" then n = n + 1 end
+        end
+        lugo.yield()
+      until n == 3 or lugo.now() > deadline
       for i = 1, 3 do ts[i]:stop() end
       ch:recv()
       ch:recv()

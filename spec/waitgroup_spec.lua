@@ -9,7 +9,7 @@ local describe, it, assert = describe, it, assert
 local _ENV = _G
 
 local support = require "support"
-local has, settle = support.has, support.settle
+local has, settle, wait_parked = support.has, support.settle, support.wait_parked
 -- Calls fn(...) and checks that it raises an error containing expected.
 local raises = support.raises_with
 
@@ -111,19 +111,18 @@ describe("wait", function()
   end)
 
   it("in a goroutine blocks until main calls done", function()
-    local wg, result, started = lugo.waitgroup(), lugo.chan(1), lugo.chan()
+    local wg, result = lugo.waitgroup(), lugo.chan(1)
     wg:add(2)
-    lugo.go(function()
-      started:send(true)
+    local id = lugo.go(function()
       wg:wait()
       result:send("released")
     end)
-    started:recv()
-    settle()
+    wait_parked(id, "waitgroup wait")
     assert.are.equal(0, result:len())            -- counter is 2: still waiting
     wg:done()
-    settle()
+    settle()                                     -- a wrong wake-up would show
     assert.are.equal(0, result:len())            -- counter is 1: still waiting
+    wait_parked(id, "waitgroup wait")
     wg:done()
     assert.are.equal("released", result:recv())
   end)
@@ -147,17 +146,16 @@ describe("wait", function()
 
   it("releases every waiter, goroutines and main", function()
     local wg = lugo.waitgroup()
-    local ready, released = lugo.chan(10), lugo.chan(10)
+    local released = lugo.chan(10)
+    local ids = {}
     wg:add()
     for i = 1, 10 do
-      lugo.go(function()
-        ready:send(true)
+      ids[i] = lugo.go(function()
         wg:wait()
         released:send(i)
       end)
     end
-    for _ = 1, 10 do ready:recv() end
-    settle()
+    for i = 1, 10 do wait_parked(ids[i], "waitgroup wait") end
     assert.are.equal(0, released:len())          -- all still waiting
     lugo.go(function() wg:done() end)
     wg:wait()                                    -- main waits too
