@@ -1,6 +1,6 @@
 /* goroutine.c: the goroutine driver: worker VMs, starting and resuming
 ** goroutines, parking them in blocking calls, and panics. */
-#include "goroutine.h"
+#include "goroutine_impl.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -19,48 +19,6 @@
 #include "output.h"
 #include "vmalloc.h"
 
-/* Why the goroutine's coroutine yielded back to its worker. */
-typedef enum yield_reason {
-  YIELD_GOSCHED,     /* lugo.yield, or a bare coroutine.yield at top level */
-  YIELD_PARK         /* a blocking call queued a waiter */
-} yield_reason;
-
-/* What lugo.run's caller and the goroutine it runs share: the outcome.
-** Freed by whichever of the two lets go of it last (refs). */
-typedef struct run_join {
-  pthread_mutex_t mu;
-  atomic_int refs;
-  bool done;                 /* guarded by mu: error or results are set */
-  sched_task *waiting;       /* guarded by mu: the parked caller, or NULL */
-  char *error;               /* the goroutine's error and traceback, or NULL */
-  codec_msg results;         /* else its results */
-} run_join;
-
-typedef struct goroutine {
-  sched_task task;           /* first: the scheduler sees only this */
-  long id;
-  long parent;               /* 0 for the main goroutine */
-  /* Where lugo.go was called, formatted only when printed (created_at). */
-  char created_src[LUA_IDSIZE];   /* short source */
-  int created_line;               /* 0: unknown */
-  codec_msg start;           /* fn and its arguments until started */
-  lua_CFunction body;        /* or, for the main goroutine, this C body */
-  void *body_arg;            /* called as body(body_arg) */
-  run_join *join;            /* lugo.run's caller waits here, or NULL */
-  struct shared_str *path, *cpath;   /* creator's package.path and cpath */
-  lua_State *co;             /* the coroutine, once started (owner's VM) */
-  int co_ref, env_ref;       /* registry anchors in the owner's VM */
-  yield_reason reason;
-  const char *wait_reason;   /* what it waits for while parked (a literal) */
-  bool parked;               /* owner only: in a blocking call */
-  lua_State *volatile running_co;  /* nested coroutine running, or NULL */
-  volatile bool preempted;   /* set by the preemption hook before it yields */
-  struct goroutine *prev, *next;  /* owner only: the VM's started goroutines */
-  lugo_op op;                /* the blocking call in progress */
-  void *scratch;             /* gor_scratch's memory */
-  size_t scratch_size;
-} goroutine;
-
 /* Yielded by a blocking call: tells wrappers of nested coroutines to pass
 ** the yield up (lua/lugo/coroutine.lua). Only its address matters. */
 static char park_sentinel;
@@ -74,10 +32,6 @@ static atomic_bool main_is_goroutine;
 ** only by the thread that runs goroutine 1, while it runs it or stands
 ** between tasks (its own thread waits meanwhile). */
 static lua_State *main_state;
-
-static goroutine *running(void) {
-  return (goroutine *)sched_running();
-}
 
 long gor_id(void) {
   goroutine *g = running();
@@ -290,159 +244,6 @@ int gor_l_id(lua_State *L) {
   lua_pushinteger(L, gor_id());
   return 1;
 }
-
-/* An immutable string shared by reference: the package paths every
-** goroutine carries are almost always the same few. */
-typedef struct shared_str {
-  atomic_int refs;
-  size_t len;
-  char text[];
-} shared_str;
-
-static shared_str *shared_new(const char *text, size_t len) {
-  shared_str *s = malloc(sizeof *s + len + 1);
-  if (s) {
-    atomic_init(&s->refs, 1);
-    s->len = len;
-    memcpy(s->text, text, len);
-    s->text[len] = '\0';
-  }
-  return s;
-}
-
-static bool shared_equals(const shared_str *s, const char *text, size_t len) {
-  return s && s->len == len && memcmp(s->text, text, len) == 0;
-}
-
-static void shared_release(shared_str *s) {
-  if (s && atomic_fetch_sub(&s->refs, 1) == 1) free(s);
-}
-
-/* An idle coroutine, anchored at co_ref, with the registry slot (holding
-** false) that the env of the next goroutine to run on it takes: a rawseti
-** costs less than a luaL_ref and luaL_unref per goroutine. */
-typedef struct idle_co {
-  lua_State *co;
-  int co_ref, env_ref;
-} idle_co;
-
-/* Per-VM state of the driver, in the VM's extra space; owner thread only.
-** Finished coroutines are kept for reuse: creating a thread costs more than
-** resetting one. */
-typedef struct vm_state {
-  idle_co *idle;             /* the pool of idle coroutines */
-  int count, cap;
-  goroutine *started;        /* started goroutines of this VM, for dumps */
-  int package_ref;           /* registry ref of the package table */
-  int env_meta_ref;          /* registry ref of {__index = _G} for envs */
-  /* package.path and cpath: while package[field] is the Lua string whose
-  ** text is at path_seen[i] (anchored in the registry at applied_keys[i],
-  ** so that no other string can take its address), its text is
-  ** path_known[i]'s (a reference each). Spares comparing texts, and Lua
-  ** work, when a path has not changed: the usual case. */
-  const char *path_seen[2];
-  shared_str *path_known[2];
-} vm_state;
-
-static vm_state *vm_of(lua_State *L) {
-  return *(vm_state **)lua_getextraspace(L);
-}
-
-static const char *const path_fields[2] = {"path", "cpath"};
-
-/* Registry keys of the Lua strings at path_seen. */
-static char applied_keys[2];
-
-/* Registry key caching the package table of a VM that is not a worker's. */
-static char package_key;
-
-/* Pushes the package table (nil if there is none); vm: a worker's VM. */
-static bool push_package(lua_State *L, vm_state *vm) {
-  if (vm) return lua_rawgeti(L, LUA_REGISTRYINDEX, vm->package_ref) == LUA_TTABLE;
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &package_key) == LUA_TTABLE) return true;
-  lua_pop(L, 1);
-  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  lua_getfield(L, -1, "package");
-  lua_remove(L, -2);
-  if (!lua_istable(L, -1)) return false;
-  lua_pushvalue(L, -1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &package_key);
-  return true;
-}
-
-/* Pushes field of the package table on top (at -1) and returns its text,
-** or pushes nil and returns NULL if it is not a string. */
-static const char *push_path(lua_State *L, const char *field, size_t *len) {
-  if (lua_getfield(L, -1, field) == LUA_TSTRING) return lua_tolstring(L, -1, len);
-  lua_pop(L, 1);
-  lua_pushnil(L);
-  return NULL;
-}
-
-/* Notes that the Lua string on top of L, whose text is at seen, holds
-** known's text; anchors it so that no other string can take that address. */
-static void remember_path(lua_State *L, vm_state *vm, int which,
-                          const char *seen, shared_str *known) {
-  lua_pushvalue(L, -1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &applied_keys[which]);
-  vm->path_seen[which] = seen;
-  if (known != vm->path_known[which]) {
-    atomic_fetch_add(&known->refs, 1);
-    shared_release(vm->path_known[which]);
-    vm->path_known[which] = known;
-  }
-}
-
-/* The package path (which: 0 path, 1 cpath) of a lugo.go caller in a
-** worker's VM, the table on top of L: one reference for the caller. */
-static shared_str *worker_path(lua_State *L, vm_state *vm, int which) {
-  size_t len;
-  const char *text = push_path(L, path_fields[which], &len);
-  shared_str *s = NULL;
-  if (text && text == vm->path_seen[which]) {
-    s = vm->path_known[which];
-  } else if (text) {
-    bool same = shared_equals(vm->path_known[which], text, len);
-    s = same ? vm->path_known[which] : shared_new(text, len);
-    if (s) remember_path(L, vm, which, text, s);
-    if (s && !same) shared_release(s);   /* vm took its own reference */
-  }
-  lua_pop(L, 1);
-  if (s) atomic_fetch_add(&s->refs, 1);
-  return s;
-}
-
-/* The same for a caller outside the workers, reusing this thread's last
-** one when the text is the same. */
-static shared_str *outside_path(lua_State *L, int which) {
-  static _Thread_local shared_str *last[2];
-  size_t len;
-  const char *text = push_path(L, path_fields[which], &len);
-  shared_str *s = NULL;
-  if (text) {
-    s = last[which];
-    if (!shared_equals(s, text, len)) {
-      s = shared_new(text, len);   /* its reference is the thread's cache */
-      shared_release(last[which]);
-      last[which] = s;
-    }
-  }
-  lua_pop(L, 1);
-  if (s) atomic_fetch_add(&s->refs, 1);
-  return s;
-}
-
-/* Gives g its creator's package.path and cpath; vm: the caller's VM if it
-** is a worker's. */
-static void take_paths(lua_State *L, vm_state *vm, goroutine *g) {
-  g->path = g->cpath = NULL;
-  if (push_package(L, vm)) {
-    g->path = vm ? worker_path(L, vm, 0) : outside_path(L, 0);
-    g->cpath = vm ? worker_path(L, vm, 1) : outside_path(L, 1);
-  }
-  lua_pop(L, 1);
-}
-
 void *gor_scratch(size_t size) {
   goroutine *g = running();
   if (!g) return NULL;
@@ -516,7 +317,7 @@ static goroutine *new_goroutine(lua_State *L, const char *who) {
   where_called(L, g);
   /* A goroutine runs in its worker's VM: L is of that VM (but for the
   ** main goroutine's, see prepare_main). */
-  take_paths(L, self && !self->body ? vm_of(L) : NULL, g);
+  paths_take(L, self && !self->body ? vm_of(L) : NULL, g);
   g->task.kind = TASK_GOROUTINE;
   g->id = atomic_fetch_add(&next_id, 1);
   g->parent = self ? self->id : 1;
@@ -711,27 +512,6 @@ static void pool_put(lua_State *L, vm_state *p, goroutine *g) {
   luaL_unref(L, LUA_REGISTRYINDEX, g->env_ref);
 }
 
-/* Sets package[field] (which: 0 path, 1 cpath; the table on top of L) to
-** value unless it already holds that text. */
-static void apply_path(lua_State *L, vm_state *vm, int which, shared_str *value) {
-  if (!value) return;
-  size_t len;
-  const char *text = push_path(L, path_fields[which], &len);
-  bool same = false;
-  if (text && text == vm->path_seen[which]) {   /* the usual case */
-    same = value == vm->path_known[which] ||
-           shared_equals(vm->path_known[which], value->text, value->len);
-  } else if (text && shared_equals(value, text, len)) {
-    remember_path(L, vm, which, text, value);
-    same = true;
-  }
-  lua_pop(L, 1);
-  if (same) return;
-  lua_pushlstring(L, value->text, value->len);
-  remember_path(L, vm, which, lua_tostring(L, -1), value);
-  lua_setfield(L, -2, path_fields[which]);
-}
-
 /* Links g into the started goroutines of the VM L, for dumps. */
 static void link_started(lua_State *L, goroutine *g) {
   vm_state *vm = vm_of(L);
@@ -760,13 +540,7 @@ static void gor_prepare(lua_State *L, goroutine *g, sched_worker *w) {
     prepare_main(L, g);
     return;
   }
-  if (g->path || g->cpath) {
-    if (push_package(L, vm)) {
-      apply_path(L, vm, 0, g->path);
-      apply_path(L, vm, 1, g->cpath);
-    }
-    lua_pop(L, 1);
-  }
+  paths_apply(L, vm, g);
   pool_get(L, vm, g);
   lua_newtable(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, vm->env_meta_ref);
