@@ -103,5 +103,6 @@ int gor_l_yield(lua_State *L);
 int gor_l_id(lua_State *L);
 int gor_l_run(lua_State *L);
 int gor_l_goroutines(lua_State *L);
+int gor_l_stack(lua_State *L);
 
 #endif

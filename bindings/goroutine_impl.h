@@ -102,4 +102,20 @@ void paths_apply(lua_State *L, vm_state *vm, goroutine *g);
 /* Drops a reference to s (NULL: nothing). */
 void shared_release(shared_str *s);
 
+/* ---- the main goroutine (goroutine.c) ---- */
+
+/* The Lua state of the main goroutine's coroutine (gor_run_main's L): used
+** only by the thread that runs goroutine 1, while it runs it or stands
+** between tasks (its own thread waits meanwhile). */
+extern lua_State *gor_main_state;
+
+/* ---- showing goroutines (gor_dump.c) ---- */
+
+/* "source:line" of g's lugo.go call (in buf), or "?" if no Lua function
+** made it. */
+const char *gor_created_at(const goroutine *g, char *buf, size_t size);
+/* Pushes on L the traceback of g's coroutine (stopped) with msg first;
+** returns its text. */
+const char *gor_push_traceback(lua_State *L, goroutine *g, const char *msg);
+
 #endif
