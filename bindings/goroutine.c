@@ -14,14 +14,9 @@
 #include <lualib.h>
 
 #include "../core/pool.h"
-#include "coroutine_lua.h"   /* generated from lua/lugo/coroutine.lua */
 #include "module.h"
 #include "output.h"
 #include "vmalloc.h"
-
-/* Yielded by a blocking call: tells wrappers of nested coroutines to pass
-** the yield up (lua/lugo/coroutine.lua). Only its address matters. */
-static char park_sentinel;
 
 static atomic_long next_id = 2;        /* 1 is the main goroutine */
 static atomic_flag panicking = ATOMIC_FLAG_INIT;
@@ -39,202 +34,6 @@ void gor_push_env(lua_State *L) {
   goroutine *g = running();
   if (g) lua_rawgeti(L, LUA_REGISTRYINDEX, g->env_ref);
   else lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
-}
-
-/* ---- blocking calls ---- */
-
-lugo_op *op_begin(lua_State *L, outside_op *storage) {
-  goroutine *g = running();
-  if (!g) {
-    /* Inside lugo.update's fn it would block holding a shared table's
-    ** lock (a goroutine there cannot yield: the check below raises). */
-    if (ltable_in_update())
-      luaL_error(L, "lugo: cannot block here (attempt to yield across a C-call boundary)");
-    sched_register_thread();
-    sched_thread_task_init(&storage->tt);
-    storage->L = NULL;
-    storage->op.task = &storage->tt.task;
-    return &storage->op;
-  }
-  if (!lua_isyieldable(L))
-    luaL_error(L, "lugo: cannot block here (attempt to yield across a C-call boundary)");
-  g->op.task = &g->task;
-  return &g->op;
-}
-
-static const char deadlock_msg[] = "fatal error: all goroutines are asleep - deadlock!";
-static atomic_bool exit_on_deadlock;
-
-void gor_exit_on_deadlock(void) {
-  atomic_store(&exit_on_deadlock, true);
-}
-
-/* Prints the deadlock report (the caller's wait first, if it is the main
-** goroutine waiting outside the runtime; reason NULL: the caller is the
-** lugo command's thread, waiting for goroutine 1) and ends the process. */
-static void report_deadlock(lua_State *L, const char *reason) {
-  gor_push_dump(L, reason);
-  fflush(stdout);
-  fprintf(stderr, "%s\n\n%s", deadlock_msg, lua_tostring(L, -1));
-  fflush(stderr);
-  _exit(2);
-}
-
-/* ---- interrupting the main goroutine (the REPL) ----
-** The REPL's Ctrl-C, and a deadlock while a line waits, end the line that
-** goroutine 1 runs with an error, whether it computes or waits. Protocol,
-** the fields below under interrupt_mu:
-**  - Goroutine 1 is interruptible only while a line runs
-**    (gor_main_interruptible); a request at any other time is dropped.
-**  - op_park notes goroutine 1's wait (ops, obj, op, k) before it yields;
-**    main_resumed, the continuation of every such wait, forgets it, after
-**    waiting out a cancel in progress (obj lives on the waiting call's
-**    stack until then).
-**  - gor_interrupt_main stores the message. If a wait is noted, it cancels
-**    it through ops->cancel (outside the lock, flagged cancelling): if the
-**    cancel took the waiter back, it wakes goroutine 1, and main_resumed
-**    raises the message (no waiter is left queued; a wait that completed
-**    first keeps its result). Else it pokes goroutine 1's worker: the
-**    preemption hook raises the message at the next instruction.
-**  - A poke can miss (goroutine 1 between two states): the caller repeats
-**    while gor_main_interrupt_pending(). */
-static pthread_mutex_t interrupt_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t interrupt_cv = PTHREAD_COND_INITIALIZER;
-static _Atomic(goroutine *) main_g;   /* goroutine 1 while it lives */
-static atomic_bool main_interruptible;
-static atomic_bool interrupt_pending;  /* interrupt_msg is set */
-static char *interrupt_msg;
-static const park_ops *main_wait_ops;  /* goroutine 1's noted wait, or NULL */
-static void *main_wait_obj;
-static lugo_op *main_wait_op;
-static lua_KFunction main_wait_k;
-static bool cancelling, cancelled;
-
-static void note_main_wait(const park_ops *ops, void *obj, lugo_op *op,
-                           lua_KFunction k) {
-  pthread_mutex_lock(&interrupt_mu);
-  main_wait_ops = ops;
-  main_wait_obj = obj;
-  main_wait_op = op;
-  main_wait_k = k;
-  pthread_mutex_unlock(&interrupt_mu);
-}
-
-/* Takes the pending message (malloc'd), or NULL. Under interrupt_mu. */
-static char *take_interrupt(void) {
-  char *msg = interrupt_msg;
-  interrupt_msg = NULL;
-  atomic_store(&interrupt_pending, false);
-  return msg;
-}
-
-/* Raises msg (malloc'd, freed here) in L. */
-static int raise_taken(lua_State *L, char *msg) {
-  lua_pushstring(L, msg);
-  free(msg);
-  return lua_error(L);
-}
-
-static int main_resumed(lua_State *L, int status, lua_KContext ctx) {
-  pthread_mutex_lock(&interrupt_mu);
-  while (cancelling) pthread_cond_wait(&interrupt_cv, &interrupt_mu);
-  lua_KFunction k = main_wait_k;
-  char *msg = cancelled ? take_interrupt() : NULL;
-  cancelled = false;
-  main_wait_ops = NULL;
-  pthread_mutex_unlock(&interrupt_mu);
-  if (msg) return raise_taken(L, msg);
-  return k(L, status, ctx);
-}
-
-void gor_main_interruptible(bool on) {
-  pthread_mutex_lock(&interrupt_mu);
-  atomic_store(&main_interruptible, on);
-  free(take_interrupt());
-  pthread_mutex_unlock(&interrupt_mu);
-}
-
-bool gor_main_interrupt_pending(void) {
-  return atomic_load(&interrupt_pending);
-}
-
-bool gor_interrupt_main(const char *msg) {
-  pthread_mutex_lock(&interrupt_mu);
-  goroutine *g = atomic_load(&main_g);
-  if (!atomic_load(&main_interruptible) || !g) {
-    pthread_mutex_unlock(&interrupt_mu);
-    return false;
-  }
-  if (!interrupt_msg) {
-    interrupt_msg = strdup(msg);
-    atomic_store(&interrupt_pending, interrupt_msg != NULL);
-  }
-  const park_ops *ops = main_wait_ops;
-  if (ops && !cancelling) {
-    void *obj = main_wait_obj;
-    lugo_op *op = main_wait_op;
-    cancelling = true;
-    pthread_mutex_unlock(&interrupt_mu);
-    bool took = ops->cancel(obj, &op->w);
-    pthread_mutex_lock(&interrupt_mu);
-    cancelling = false;
-    cancelled = took;
-    pthread_cond_broadcast(&interrupt_cv);
-    pthread_mutex_unlock(&interrupt_mu);
-    if (took) sched_wake(op->task);
-    return true;
-  }
-  sched_poke(&g->task);   /* under the lock: g cannot end meanwhile */
-  pthread_mutex_unlock(&interrupt_mu);
-  return true;
-}
-
-int op_park(lua_State *L, lugo_op *op, const park_ops *ops, void *obj,
-            lua_KFunction k) {
-  op->task->unlock = ops->unlock;
-  op->task->unlock_arg = obj;
-  if (op->task->kind == TASK_THREAD) {
-    sched_thread_task *tt = (sched_thread_task *)op->task;
-    outside_op *outside = (outside_op *)tt;
-    outside->L = L;
-    outside->reason = ops->reason;
-    sched_block(tt);
-    bool deadlock = tt->deadlock;
-    sched_thread_task_destroy(tt);
-    if (deadlock && ops->cancel(obj, &op->w)) {
-      if (atomic_load(&exit_on_deadlock)) report_deadlock(L, ops->reason);
-      return luaL_error(L, "%s", deadlock_msg);
-    }
-    return k(L, LUA_YIELD, (lua_KContext)op);
-  }
-  goroutine *g = running();
-  g->reason = YIELD_PARK;
-  g->wait_reason = ops->reason;
-  lua_pushlightuserdata(L, &park_sentinel);
-  if (g == atomic_load(&main_g) && atomic_load(&main_interruptible)) {
-    note_main_wait(ops, obj, op, k);
-    return lua_yieldk(L, 1, (lua_KContext)op, main_resumed);
-  }
-  return lua_yieldk(L, 1, (lua_KContext)op, k);
-}
-
-/* ---- module functions ---- */
-
-int op_done_nothing(lua_State *L, int status, lua_KContext ctx) {
-  (void)L; (void)status; (void)ctx;
-  return 0;
-}
-
-int gor_l_yield(lua_State *L) {
-  goroutine *g = running();
-  if (!g) {
-    sched_yield();
-    return 0;
-  }
-  if (!lua_isyieldable(L)) return 0;   /* nothing else can run here anyway */
-  g->reason = YIELD_GOSCHED;
-  lua_pushlightuserdata(L, &park_sentinel);
-  return lua_yieldk(L, 1, 0, op_done_nothing);
 }
 
 int gor_l_id(lua_State *L) {
@@ -638,11 +437,7 @@ static void gor_done(sched_worker *w, void *vm, sched_task *t) {
   (void)w;
   lua_State *L = vm;
   goroutine *g = (goroutine *)t;
-  if (g == atomic_load(&main_g)) {
-    pthread_mutex_lock(&interrupt_mu);   /* no interrupt is using it */
-    atomic_store(&main_g, NULL);
-    pthread_mutex_unlock(&interrupt_mu);
-  }
+  park_main_ended(g);
   vm_state *state = vm_of(L);
   if (g->prev) g->prev->next = g->next; else state->started = g->next;
   if (g->next) g->next->prev = g->prev;
@@ -654,12 +449,7 @@ static void gor_done(sched_worker *w, void *vm, sched_task *t) {
 static void preempt_hook(lua_State *L, lua_Debug *ar) {
   lua_sethook(L, NULL, 0, 0);
   goroutine *g = running();
-  if (g && g == atomic_load(&main_g) && atomic_load(&interrupt_pending)) {
-    pthread_mutex_lock(&interrupt_mu);
-    char *msg = atomic_load(&main_interruptible) ? take_interrupt() : NULL;
-    pthread_mutex_unlock(&interrupt_mu);
-    if (msg) raise_taken(L, msg);
-  }
+  park_interrupt_check(L, g);   /* may raise: the REPL's Ctrl-C */
   if (g && ar->event == LUA_HOOKCOUNT && lua_isyieldable(L)) {
     g->preempted = true;   /* nested: the resume wrapper passes it up */
     lua_yield(L, 0);       /* at the top: the worker sees RUN_YIELDED */
@@ -674,42 +464,6 @@ static void gor_preempt(sched_worker *w, sched_task *t) {
   goroutine *g = (goroutine *)t;
   lua_State *co = g->running_co ? g->running_co : g->co;
   if (co) lua_sethook(co, preempt_hook, LUA_MASKCOUNT, 1);
-}
-
-/* For lua/lugo/coroutine.lua: enter(co) notes that co runs and returns
-** what ran before; leave(prev) restores it; preempted() takes the flag. */
-static int co_enter(lua_State *L) {
-  goroutine *g = running();
-  lua_pushlightuserdata(L, g ? (void *)g->running_co : NULL);
-  if (g) g->running_co = lua_tothread(L, 1);
-  return 1;
-}
-
-static int co_leave(lua_State *L) {
-  goroutine *g = running();
-  if (g) g->running_co = lua_touserdata(L, 1);
-  return 0;
-}
-
-static int co_preempted(lua_State *L) {
-  goroutine *g = running();
-  lua_pushboolean(L, g && g->preempted);
-  if (g) g->preempted = false;
-  return 1;
-}
-
-/* Replaces coroutine.resume and wrap in L by lua/lugo/coroutine.lua's. */
-static void install_coroutine_wrappers(lua_State *L) {
-  if (luaL_loadbuffer(L, coroutine_lua, sizeof coroutine_lua - 1,
-                      "=lugo/coroutine.lua") != LUA_OK) {
-    fprintf(stderr, "lugo: %s\n", lua_tostring(L, -1));
-    abort();
-  }
-  lua_pushlightuserdata(L, &park_sentinel);
-  lua_pushcfunction(L, co_enter);
-  lua_pushcfunction(L, co_leave);
-  lua_pushcfunction(L, co_preempted);
-  lua_call(L, 4, 0);
 }
 
 static void *gor_worker_start(sched_worker *w, int index) {
@@ -741,7 +495,7 @@ static void *gor_worker_start(sched_worker *w, int index) {
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
-  install_coroutine_wrappers(L);
+  park_install_wrappers(L);
   return L;
 }
 
@@ -761,8 +515,8 @@ void gor_run_main(lua_State *L, lua_CFunction body, void *arg, bool counted) {
   g->id = 1;
   g->parent = 0;
   gor_main_state = L;
-  atomic_store(&main_g, g);
-  install_coroutine_wrappers(L);
+  park_main_started(g);
+  park_install_wrappers(L);
   atomic_store(&main_is_goroutine, true);
   if (counted) sched_register_thread();
   /* This thread waits as a thread outside the runtime that dumps do not
@@ -781,7 +535,8 @@ void gor_run_main(lua_State *L, lua_CFunction body, void *arg, bool counted) {
     wait.tt.task.unlock_arg = j;
     sched_block(&wait.tt);
     /* The report needs a state of this thread's own: L is goroutine 1's. */
-    if (wait.tt.deadlock && join_cancel(j, &wait.op.w)) report_deadlock(luaL_newstate(), NULL);
+    if (wait.tt.deadlock && join_cancel(j, &wait.op.w))
+      park_report_deadlock(luaL_newstate(), NULL);
   } else {
     pthread_mutex_unlock(&j->mu);
   }

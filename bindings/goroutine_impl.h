@@ -102,6 +102,21 @@ void paths_apply(lua_State *L, vm_state *vm, goroutine *g);
 /* Drops a reference to s (NULL: nothing). */
 void shared_release(shared_str *s);
 
+/* ---- parking and yielding (gor_park.c) ---- */
+
+/* Prints the deadlock report (the caller's wait first, if it is the main
+** goroutine waiting outside the runtime; reason NULL: the caller is the
+** lugo command's thread, waiting for goroutine 1) and ends the process. */
+void park_report_deadlock(lua_State *L, const char *reason);
+/* g is goroutine 1 from now on (before it is spawned) / g ends (any g). */
+void park_main_started(goroutine *g);
+void park_main_ended(goroutine *g);
+/* In the preemption hook of g (may be NULL): raises a pending interrupt of
+** goroutine 1 if g is it. */
+void park_interrupt_check(lua_State *L, goroutine *g);
+/* Replaces coroutine.resume and wrap in L by lua/lugo/coroutine.lua's. */
+void park_install_wrappers(lua_State *L);
+
 /* ---- the main goroutine (goroutine.c) ---- */
 
 /* The Lua state of the main goroutine's coroutine (gor_run_main's L): used
