@@ -1,22 +1,17 @@
-/* goroutine.c: the goroutine driver: worker VMs, starting and resuming
-** goroutines, parking them in blocking calls, and panics. */
+/* goroutine.c: a goroutine's life: start (lugo.go, lugo.run, goroutine 1),
+** run (the resume), done, panics. A started record is its owner's only. */
 #include "goroutine_impl.h"
 
 #include <pthread.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <lauxlib.h>
-#include <lualib.h>
 
 #include "../core/pool.h"
-#include "module.h"
 #include "output.h"
-#include "vmalloc.h"
 
 static atomic_long next_id = 2;        /* 1 is the main goroutine */
 static atomic_flag panicking = ATOMIC_FLAG_INIT;
@@ -24,6 +19,8 @@ static atomic_flag panicking = ATOMIC_FLAG_INIT;
 ** thread outside the runtime that loaded lugo (stock lua5.4, a host). */
 static atomic_bool main_is_goroutine;
 lua_State *gor_main_state;   /* goroutine_impl.h */
+
+/* ---- starting ---- */
 
 long gor_id(void) {
   goroutine *g = running();
@@ -214,7 +211,7 @@ int gor_l_run(lua_State *L) {
   return op_park(L, op, &run_ops, j, run_done);
 }
 
-/* ---- worker VMs ---- */
+/* ---- running on a worker ---- */
 
 /* After fn of a lugo.run goroutine returned: copies its results (above the
 ** env at index 1) for the caller; a value that cannot cross raises here. */
@@ -250,57 +247,6 @@ static int gor_entry(lua_State *L) {
   return 0;
 }
 
-#define POOL_MAX 1024
-
-/* Gives g a coroutine of this VM (idle or new) and a registry slot for its
-** env. */
-static void pool_get(lua_State *L, vm_state *p, goroutine *g) {
-  if (p->count > 0) {
-    idle_co *idle = &p->idle[--p->count];
-    g->co = idle->co;
-    g->co_ref = idle->co_ref;
-    g->env_ref = idle->env_ref;
-    return;
-  }
-  g->co = lua_newthread(L);
-  g->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_pushboolean(L, 0);
-  g->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-}
-
-/* Takes back the coroutine and env slot of g, finished; frees them if the
-** pool is full or the coroutine cannot be reset. */
-static void pool_put(lua_State *L, vm_state *p, goroutine *g) {
-  lua_State *co = g->co;
-  /* A coroutine that returned is back at its base level and can run the
-  ** next function as it is. lua_resetthread would also shrink its stack,
-  ** only for the next goroutine to grow it again (the collector shrinks
-  ** the stacks of idle threads anyway). */
-  bool reusable;
-  if (lua_status(co) == LUA_OK) {
-    lua_settop(co, 0);
-    reusable = true;
-  } else {
-    reusable = lua_resetthread(co) == LUA_OK;
-  }
-  if (reusable && p->count == p->cap && p->cap < POOL_MAX) {
-    int cap = p->cap ? p->cap * 2 : 64;
-    idle_co *idle = realloc(p->idle, (size_t)cap * sizeof *idle);
-    if (idle) {
-      p->idle = idle;
-      p->cap = cap;
-    }
-  }
-  if (reusable && p->count < p->cap) {
-    lua_pushboolean(L, 0);   /* lets the env go, keeps the slot */
-    lua_rawseti(L, LUA_REGISTRYINDEX, g->env_ref);
-    p->idle[p->count++] = (idle_co){co, g->co_ref, g->env_ref};
-    return;
-  }
-  luaL_unref(L, LUA_REGISTRYINDEX, g->co_ref);
-  luaL_unref(L, LUA_REGISTRYINDEX, g->env_ref);
-}
-
 /* Links g into the started goroutines of the VM L, for dumps. */
 static void link_started(lua_State *L, goroutine *g) {
   vm_state *vm = vm_of(L);
@@ -330,7 +276,7 @@ static void gor_prepare(lua_State *L, goroutine *g, sched_worker *w) {
     return;
   }
   paths_apply(L, vm, g);
-  pool_get(L, vm, g);
+  copool_get(L, vm, g);
   lua_newtable(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, vm->env_meta_ref);
   lua_setmetatable(L, -2);
@@ -389,19 +335,6 @@ static void give_error(lua_State *L, goroutine *g) {
   if (!g->join->error) g->join->error = strdup("not enough memory");
 }
 
-#ifdef LUGO_UNDER_TSAN
-/* ThreadSanitizer holds an asynchronous signal back until its thread next
-** enters an intercepted libc call, which a pure Lua loop never does, so the
-** preemption signal would never arrive. In such builds a count hook makes
-** one such call every 1000 instructions (the signal's handler then replaces
-** this hook by preempt_hook). */
-static void signal_point(lua_State *L, lua_Debug *ar) {
-  (void)L; (void)ar;
-  sigset_t mask;
-  pthread_sigmask(SIG_BLOCK, NULL, &mask);
-}
-#endif
-
 static run_result gor_run(sched_worker *w, void *vm, sched_task *t) {
   lua_State *L = vm;
   goroutine *g = (goroutine *)t;
@@ -412,7 +345,7 @@ static run_result gor_run(sched_worker *w, void *vm, sched_task *t) {
   }
   g->parked = false;
 #ifdef LUGO_UNDER_TSAN
-  lua_sethook(g->co, signal_point, LUA_MASKCOUNT, 1000);
+  lua_sethook(g->co, gor_signal_point, LUA_MASKCOUNT, 1000);
 #endif
   int status = lua_resume(g->co, g->body ? NULL : L, nargs, &nres);
   g->preempted = false;
@@ -441,62 +374,8 @@ static void gor_done(sched_worker *w, void *vm, sched_task *t) {
   vm_state *state = vm_of(L);
   if (g->prev) g->prev->next = g->next; else state->started = g->next;
   if (g->next) g->next->prev = g->prev;
-  if (!g->body) pool_put(L, state, g);   /* main's: see gor_run */
+  if (!g->body) copool_put(L, state, g);   /* main's: see gor_run */
   gor_free(g);
-}
-
-/* Runs at the next count event of a preempted goroutine: give way. */
-static void preempt_hook(lua_State *L, lua_Debug *ar) {
-  lua_sethook(L, NULL, 0, 0);
-  goroutine *g = running();
-  park_interrupt_check(L, g);   /* may raise: the REPL's Ctrl-C */
-  if (g && ar->event == LUA_HOOKCOUNT && lua_isyieldable(L)) {
-    g->preempted = true;   /* nested: the resume wrapper passes it up */
-    lua_yield(L, 0);       /* at the top: the worker sees RUN_YIELDED */
-  }
-}
-
-/* In a signal handler on the goroutine's worker: lua_sethook is safe there
-** (lua.c arms its SIGINT hook the same way). The hook goes on whichever
-** coroutine of the goroutine runs now. */
-static void gor_preempt(sched_worker *w, sched_task *t) {
-  (void)w;
-  goroutine *g = (goroutine *)t;
-  lua_State *co = g->running_co ? g->running_co : g->co;
-  if (co) lua_sethook(co, preempt_hook, LUA_MASKCOUNT, 1);
-}
-
-static void *gor_worker_start(sched_worker *w, int index) {
-  (void)w; (void)index;
-  lua_State *L = luaL_newstate();
-  if (!L) {
-    fprintf(stderr, "lugo: cannot create a Lua state for a worker\n");
-    abort();
-  }
-  vmalloc_install(L);   /* only this worker's thread uses L */
-  vm_state *vm = calloc(1, sizeof *vm);
-  if (!vm) abort();
-  *(vm_state **)lua_getextraspace(L) = vm;
-  luaL_openlibs(L);
-  luaL_requiref(L, "lugo", luaopen_lugo, 0);
-  lua_pop(L, 1);
-  /* Goroutine globals: reads fall back to this VM's standard library. */
-  lua_newtable(L);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
-  lua_setfield(L, -2, "__index");
-  vm->env_meta_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  /* Refs, not light userdata keys: an integer key is the cheaper lookup. */
-  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  lua_getfield(L, -1, "package");
-  if (lua_istable(L, -1)) {
-    vm->package_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  } else {
-    vm->package_ref = LUA_NOREF;
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
-  park_install_wrappers(L);
-  return L;
 }
 
 /* ---- the main goroutine ---- */

@@ -117,6 +117,22 @@ void park_interrupt_check(lua_State *L, goroutine *g);
 /* Replaces coroutine.resume and wrap in L by lua/lugo/coroutine.lua's. */
 void park_install_wrappers(lua_State *L);
 
+/* ---- worker VMs, the coroutine pool, preemption (gor_vm.c) ---- */
+
+/* Gives g a coroutine of the VM L (idle or new) and a registry slot for
+** its env. */
+void copool_get(lua_State *L, vm_state *p, goroutine *g);
+/* Takes back the coroutine and env slot of g, finished; frees them if the
+** pool is full or the coroutine cannot be reset. */
+void copool_put(lua_State *L, vm_state *p, goroutine *g);
+/* The scheduler's hooks (gor_hooks): a new worker's VM; preempt task t. */
+void *gor_worker_start(sched_worker *w, int index);
+void gor_preempt(sched_worker *w, sched_task *t);
+#ifdef LUGO_UNDER_TSAN
+/* Count hook letting the preemption signal in under TSan (see gor_vm.c). */
+void gor_signal_point(lua_State *L, lua_Debug *ar);
+#endif
+
 /* ---- the main goroutine (goroutine.c) ---- */
 
 /* The Lua state of the main goroutine's coroutine (gor_run_main's L): used
