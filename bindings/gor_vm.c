@@ -78,7 +78,6 @@ void gor_signal_point(lua_State *L, lua_Debug *ar) {
 }
 #endif
 
-
 /* Runs at the next count event of a preempted goroutine: give way. */
 static void preempt_hook(lua_State *L, lua_Debug *ar) {
   lua_sethook(L, NULL, 0, 0);
