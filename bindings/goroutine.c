@@ -1,83 +1,26 @@
-/* goroutine.c: the goroutine driver: worker VMs, starting and resuming
-** goroutines, parking them in blocking calls, and panics. */
-#include "goroutine.h"
+/* goroutine.c: a goroutine's life: start (lugo.go, lugo.run, goroutine 1),
+** run (the resume), done, panics. A started record is its owner's only. */
+#include "goroutine_impl.h"
 
 #include <pthread.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <lauxlib.h>
-#include <lualib.h>
 
 #include "../core/pool.h"
-#include "coroutine_lua.h"   /* generated from lua/lugo/coroutine.lua */
-#include "module.h"
 #include "output.h"
-#include "vmalloc.h"
-
-/* Why the goroutine's coroutine yielded back to its worker. */
-typedef enum yield_reason {
-  YIELD_GOSCHED,     /* lugo.yield, or a bare coroutine.yield at top level */
-  YIELD_PARK         /* a blocking call queued a waiter */
-} yield_reason;
-
-/* What lugo.run's caller and the goroutine it runs share: the outcome.
-** Freed by whichever of the two lets go of it last (refs). */
-typedef struct run_join {
-  pthread_mutex_t mu;
-  atomic_int refs;
-  bool done;                 /* guarded by mu: error or results are set */
-  sched_task *waiting;       /* guarded by mu: the parked caller, or NULL */
-  char *error;               /* the goroutine's error and traceback, or NULL */
-  codec_msg results;         /* else its results */
-} run_join;
-
-typedef struct goroutine {
-  sched_task task;           /* first: the scheduler sees only this */
-  long id;
-  long parent;               /* 0 for the main goroutine */
-  /* Where lugo.go was called, formatted only when printed (created_at). */
-  char created_src[LUA_IDSIZE];   /* short source */
-  int created_line;               /* 0: unknown */
-  codec_msg start;           /* fn and its arguments until started */
-  lua_CFunction body;        /* or, for the main goroutine, this C body */
-  void *body_arg;            /* called as body(body_arg) */
-  run_join *join;            /* lugo.run's caller waits here, or NULL */
-  struct shared_str *path, *cpath;   /* creator's package.path and cpath */
-  lua_State *co;             /* the coroutine, once started (owner's VM) */
-  int co_ref, env_ref;       /* registry anchors in the owner's VM */
-  yield_reason reason;
-  const char *wait_reason;   /* what it waits for while parked (a literal) */
-  bool parked;               /* owner only: in a blocking call */
-  lua_State *volatile running_co;  /* nested coroutine running, or NULL */
-  volatile bool preempted;   /* set by the preemption hook before it yields */
-  struct goroutine *prev, *next;  /* owner only: the VM's started goroutines */
-  lugo_op op;                /* the blocking call in progress */
-  void *scratch;             /* gor_scratch's memory */
-  size_t scratch_size;
-} goroutine;
-
-/* Yielded by a blocking call: tells wrappers of nested coroutines to pass
-** the yield up (lua/lugo/coroutine.lua). Only its address matters. */
-static char park_sentinel;
 
 static atomic_long next_id = 2;        /* 1 is the main goroutine */
 static atomic_flag panicking = ATOMIC_FLAG_INIT;
 /* The main goroutine is goroutine 1 (the lugo command), rather than the
 ** thread outside the runtime that loaded lugo (stock lua5.4, a host). */
 static atomic_bool main_is_goroutine;
-/* The Lua state of the main goroutine's coroutine (gor_run_main's L): used
-** only by the thread that runs goroutine 1, while it runs it or stands
-** between tasks (its own thread waits meanwhile). */
-static lua_State *main_state;
+lua_State *gor_main_state;   /* goroutine_impl.h */
 
-static goroutine *running(void) {
-  return (goroutine *)sched_running();
-}
+/* ---- starting ---- */
 
 long gor_id(void) {
   goroutine *g = running();
@@ -90,359 +33,10 @@ void gor_push_env(lua_State *L) {
   else lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
 }
 
-/* ---- blocking calls ---- */
-
-lugo_op *op_begin(lua_State *L, outside_op *storage) {
-  goroutine *g = running();
-  if (!g) {
-    /* Inside lugo.update's fn it would block holding a shared table's
-    ** lock (a goroutine there cannot yield: the check below raises). */
-    if (ltable_in_update())
-      luaL_error(L, "lugo: cannot block here (attempt to yield across a C-call boundary)");
-    sched_register_thread();
-    sched_thread_task_init(&storage->tt);
-    storage->L = NULL;
-    storage->op.task = &storage->tt.task;
-    return &storage->op;
-  }
-  if (!lua_isyieldable(L))
-    luaL_error(L, "lugo: cannot block here (attempt to yield across a C-call boundary)");
-  g->op.task = &g->task;
-  return &g->op;
-}
-
-static const char deadlock_msg[] = "fatal error: all goroutines are asleep - deadlock!";
-static atomic_bool exit_on_deadlock;
-
-void gor_exit_on_deadlock(void) {
-  atomic_store(&exit_on_deadlock, true);
-}
-
-/* Prints the deadlock report (the caller's wait first, if it is the main
-** goroutine waiting outside the runtime; reason NULL: the caller is the
-** lugo command's thread, waiting for goroutine 1) and ends the process. */
-static void report_deadlock(lua_State *L, const char *reason) {
-  gor_push_dump(L, reason);
-  fflush(stdout);
-  fprintf(stderr, "%s\n\n%s", deadlock_msg, lua_tostring(L, -1));
-  fflush(stderr);
-  _exit(2);
-}
-
-/* ---- interrupting the main goroutine (the REPL) ----
-** The REPL's Ctrl-C, and a deadlock while a line waits, end the line that
-** goroutine 1 runs with an error, whether it computes or waits. Protocol,
-** the fields below under interrupt_mu:
-**  - Goroutine 1 is interruptible only while a line runs
-**    (gor_main_interruptible); a request at any other time is dropped.
-**  - op_park notes goroutine 1's wait (ops, obj, op, k) before it yields;
-**    main_resumed, the continuation of every such wait, forgets it, after
-**    waiting out a cancel in progress (obj lives on the waiting call's
-**    stack until then).
-**  - gor_interrupt_main stores the message. If a wait is noted, it cancels
-**    it through ops->cancel (outside the lock, flagged cancelling): if the
-**    cancel took the waiter back, it wakes goroutine 1, and main_resumed
-**    raises the message (no waiter is left queued; a wait that completed
-**    first keeps its result). Else it pokes goroutine 1's worker: the
-**    preemption hook raises the message at the next instruction.
-**  - A poke can miss (goroutine 1 between two states): the caller repeats
-**    while gor_main_interrupt_pending(). */
-static pthread_mutex_t interrupt_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t interrupt_cv = PTHREAD_COND_INITIALIZER;
-static _Atomic(goroutine *) main_g;   /* goroutine 1 while it lives */
-static atomic_bool main_interruptible;
-static atomic_bool interrupt_pending;  /* interrupt_msg is set */
-static char *interrupt_msg;
-static const park_ops *main_wait_ops;  /* goroutine 1's noted wait, or NULL */
-static void *main_wait_obj;
-static lugo_op *main_wait_op;
-static lua_KFunction main_wait_k;
-static bool cancelling, cancelled;
-
-static void note_main_wait(const park_ops *ops, void *obj, lugo_op *op,
-                           lua_KFunction k) {
-  pthread_mutex_lock(&interrupt_mu);
-  main_wait_ops = ops;
-  main_wait_obj = obj;
-  main_wait_op = op;
-  main_wait_k = k;
-  pthread_mutex_unlock(&interrupt_mu);
-}
-
-/* Takes the pending message (malloc'd), or NULL. Under interrupt_mu. */
-static char *take_interrupt(void) {
-  char *msg = interrupt_msg;
-  interrupt_msg = NULL;
-  atomic_store(&interrupt_pending, false);
-  return msg;
-}
-
-/* Raises msg (malloc'd, freed here) in L. */
-static int raise_taken(lua_State *L, char *msg) {
-  lua_pushstring(L, msg);
-  free(msg);
-  return lua_error(L);
-}
-
-static int main_resumed(lua_State *L, int status, lua_KContext ctx) {
-  pthread_mutex_lock(&interrupt_mu);
-  while (cancelling) pthread_cond_wait(&interrupt_cv, &interrupt_mu);
-  lua_KFunction k = main_wait_k;
-  char *msg = cancelled ? take_interrupt() : NULL;
-  cancelled = false;
-  main_wait_ops = NULL;
-  pthread_mutex_unlock(&interrupt_mu);
-  if (msg) return raise_taken(L, msg);
-  return k(L, status, ctx);
-}
-
-void gor_main_interruptible(bool on) {
-  pthread_mutex_lock(&interrupt_mu);
-  atomic_store(&main_interruptible, on);
-  free(take_interrupt());
-  pthread_mutex_unlock(&interrupt_mu);
-}
-
-bool gor_main_interrupt_pending(void) {
-  return atomic_load(&interrupt_pending);
-}
-
-bool gor_interrupt_main(const char *msg) {
-  pthread_mutex_lock(&interrupt_mu);
-  goroutine *g = atomic_load(&main_g);
-  if (!atomic_load(&main_interruptible) || !g) {
-    pthread_mutex_unlock(&interrupt_mu);
-    return false;
-  }
-  if (!interrupt_msg) {
-    interrupt_msg = strdup(msg);
-    atomic_store(&interrupt_pending, interrupt_msg != NULL);
-  }
-  const park_ops *ops = main_wait_ops;
-  if (ops && !cancelling) {
-    void *obj = main_wait_obj;
-    lugo_op *op = main_wait_op;
-    cancelling = true;
-    pthread_mutex_unlock(&interrupt_mu);
-    bool took = ops->cancel(obj, &op->w);
-    pthread_mutex_lock(&interrupt_mu);
-    cancelling = false;
-    cancelled = took;
-    pthread_cond_broadcast(&interrupt_cv);
-    pthread_mutex_unlock(&interrupt_mu);
-    if (took) sched_wake(op->task);
-    return true;
-  }
-  sched_poke(&g->task);   /* under the lock: g cannot end meanwhile */
-  pthread_mutex_unlock(&interrupt_mu);
-  return true;
-}
-
-int op_park(lua_State *L, lugo_op *op, const park_ops *ops, void *obj,
-            lua_KFunction k) {
-  op->task->unlock = ops->unlock;
-  op->task->unlock_arg = obj;
-  if (op->task->kind == TASK_THREAD) {
-    sched_thread_task *tt = (sched_thread_task *)op->task;
-    outside_op *outside = (outside_op *)tt;
-    outside->L = L;
-    outside->reason = ops->reason;
-    sched_block(tt);
-    bool deadlock = tt->deadlock;
-    sched_thread_task_destroy(tt);
-    if (deadlock && ops->cancel(obj, &op->w)) {
-      if (atomic_load(&exit_on_deadlock)) report_deadlock(L, ops->reason);
-      return luaL_error(L, "%s", deadlock_msg);
-    }
-    return k(L, LUA_YIELD, (lua_KContext)op);
-  }
-  goroutine *g = running();
-  g->reason = YIELD_PARK;
-  g->wait_reason = ops->reason;
-  lua_pushlightuserdata(L, &park_sentinel);
-  if (g == atomic_load(&main_g) && atomic_load(&main_interruptible)) {
-    note_main_wait(ops, obj, op, k);
-    return lua_yieldk(L, 1, (lua_KContext)op, main_resumed);
-  }
-  return lua_yieldk(L, 1, (lua_KContext)op, k);
-}
-
-/* ---- module functions ---- */
-
-int op_done_nothing(lua_State *L, int status, lua_KContext ctx) {
-  (void)L; (void)status; (void)ctx;
-  return 0;
-}
-
-int gor_l_yield(lua_State *L) {
-  goroutine *g = running();
-  if (!g) {
-    sched_yield();
-    return 0;
-  }
-  if (!lua_isyieldable(L)) return 0;   /* nothing else can run here anyway */
-  g->reason = YIELD_GOSCHED;
-  lua_pushlightuserdata(L, &park_sentinel);
-  return lua_yieldk(L, 1, 0, op_done_nothing);
-}
-
 int gor_l_id(lua_State *L) {
   lua_pushinteger(L, gor_id());
   return 1;
 }
-
-/* An immutable string shared by reference: the package paths every
-** goroutine carries are almost always the same few. */
-typedef struct shared_str {
-  atomic_int refs;
-  size_t len;
-  char text[];
-} shared_str;
-
-static shared_str *shared_new(const char *text, size_t len) {
-  shared_str *s = malloc(sizeof *s + len + 1);
-  if (s) {
-    atomic_init(&s->refs, 1);
-    s->len = len;
-    memcpy(s->text, text, len);
-    s->text[len] = '\0';
-  }
-  return s;
-}
-
-static bool shared_equals(const shared_str *s, const char *text, size_t len) {
-  return s && s->len == len && memcmp(s->text, text, len) == 0;
-}
-
-static void shared_release(shared_str *s) {
-  if (s && atomic_fetch_sub(&s->refs, 1) == 1) free(s);
-}
-
-/* An idle coroutine, anchored at co_ref, with the registry slot (holding
-** false) that the env of the next goroutine to run on it takes: a rawseti
-** costs less than a luaL_ref and luaL_unref per goroutine. */
-typedef struct idle_co {
-  lua_State *co;
-  int co_ref, env_ref;
-} idle_co;
-
-/* Per-VM state of the driver, in the VM's extra space; owner thread only.
-** Finished coroutines are kept for reuse: creating a thread costs more than
-** resetting one. */
-typedef struct vm_state {
-  idle_co *idle;             /* the pool of idle coroutines */
-  int count, cap;
-  goroutine *started;        /* started goroutines of this VM, for dumps */
-  int package_ref;           /* registry ref of the package table */
-  int env_meta_ref;          /* registry ref of {__index = _G} for envs */
-  /* package.path and cpath: while package[field] is the Lua string whose
-  ** text is at path_seen[i] (anchored in the registry at applied_keys[i],
-  ** so that no other string can take its address), its text is
-  ** path_known[i]'s (a reference each). Spares comparing texts, and Lua
-  ** work, when a path has not changed: the usual case. */
-  const char *path_seen[2];
-  shared_str *path_known[2];
-} vm_state;
-
-static vm_state *vm_of(lua_State *L) {
-  return *(vm_state **)lua_getextraspace(L);
-}
-
-static const char *const path_fields[2] = {"path", "cpath"};
-
-/* Registry keys of the Lua strings at path_seen. */
-static char applied_keys[2];
-
-/* Registry key caching the package table of a VM that is not a worker's. */
-static char package_key;
-
-/* Pushes the package table (nil if there is none); vm: a worker's VM. */
-static bool push_package(lua_State *L, vm_state *vm) {
-  if (vm) return lua_rawgeti(L, LUA_REGISTRYINDEX, vm->package_ref) == LUA_TTABLE;
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &package_key) == LUA_TTABLE) return true;
-  lua_pop(L, 1);
-  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  lua_getfield(L, -1, "package");
-  lua_remove(L, -2);
-  if (!lua_istable(L, -1)) return false;
-  lua_pushvalue(L, -1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &package_key);
-  return true;
-}
-
-/* Pushes field of the package table on top (at -1) and returns its text,
-** or pushes nil and returns NULL if it is not a string. */
-static const char *push_path(lua_State *L, const char *field, size_t *len) {
-  if (lua_getfield(L, -1, field) == LUA_TSTRING) return lua_tolstring(L, -1, len);
-  lua_pop(L, 1);
-  lua_pushnil(L);
-  return NULL;
-}
-
-/* Notes that the Lua string on top of L, whose text is at seen, holds
-** known's text; anchors it so that no other string can take that address. */
-static void remember_path(lua_State *L, vm_state *vm, int which,
-                          const char *seen, shared_str *known) {
-  lua_pushvalue(L, -1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &applied_keys[which]);
-  vm->path_seen[which] = seen;
-  if (known != vm->path_known[which]) {
-    atomic_fetch_add(&known->refs, 1);
-    shared_release(vm->path_known[which]);
-    vm->path_known[which] = known;
-  }
-}
-
-/* The package path (which: 0 path, 1 cpath) of a lugo.go caller in a
-** worker's VM, the table on top of L: one reference for the caller. */
-static shared_str *worker_path(lua_State *L, vm_state *vm, int which) {
-  size_t len;
-  const char *text = push_path(L, path_fields[which], &len);
-  shared_str *s = NULL;
-  if (text && text == vm->path_seen[which]) {
-    s = vm->path_known[which];
-  } else if (text) {
-    bool same = shared_equals(vm->path_known[which], text, len);
-    s = same ? vm->path_known[which] : shared_new(text, len);
-    if (s) remember_path(L, vm, which, text, s);
-    if (s && !same) shared_release(s);   /* vm took its own reference */
-  }
-  lua_pop(L, 1);
-  if (s) atomic_fetch_add(&s->refs, 1);
-  return s;
-}
-
-/* The same for a caller outside the workers, reusing this thread's last
-** one when the text is the same. */
-static shared_str *outside_path(lua_State *L, int which) {
-  static _Thread_local shared_str *last[2];
-  size_t len;
-  const char *text = push_path(L, path_fields[which], &len);
-  shared_str *s = NULL;
-  if (text) {
-    s = last[which];
-    if (!shared_equals(s, text, len)) {
-      s = shared_new(text, len);   /* its reference is the thread's cache */
-      shared_release(last[which]);
-      last[which] = s;
-    }
-  }
-  lua_pop(L, 1);
-  if (s) atomic_fetch_add(&s->refs, 1);
-  return s;
-}
-
-/* Gives g its creator's package.path and cpath; vm: the caller's VM if it
-** is a worker's. */
-static void take_paths(lua_State *L, vm_state *vm, goroutine *g) {
-  g->path = g->cpath = NULL;
-  if (push_package(L, vm)) {
-    g->path = vm ? worker_path(L, vm, 0) : outside_path(L, 0);
-    g->cpath = vm ? worker_path(L, vm, 1) : outside_path(L, 1);
-  }
-  lua_pop(L, 1);
-}
-
 void *gor_scratch(size_t size) {
   goroutine *g = running();
   if (!g) return NULL;
@@ -468,7 +62,7 @@ static void gor_free(goroutine *g) {
 
 /* Notes in g where the nearest Lua function calling us is (pcall(lugo.go,
 ** f) puts a C frame in between). Formatting "source:line" costs more than
-** the rest of lugo.go, and is needed only in reports: see created_at. */
+** the rest of lugo.go, and is needed only in reports: see gor_created_at. */
 static void where_called(lua_State *L, goroutine *g) {
   lua_Debug ar;
   for (int level = 1; lua_getstack(L, level, &ar); level++) {
@@ -482,13 +76,6 @@ static void where_called(lua_State *L, goroutine *g) {
   }
   g->created_src[0] = '\0';
   g->created_line = 0;
-}
-
-/* "source:line" of g's lugo.go call, or "?" if no Lua function made it. */
-static const char *created_at(const goroutine *g, char *buf, size_t size) {
-  if (g->created_line <= 0) return "?";
-  snprintf(buf, size, "%s:%d", g->created_src, g->created_line);
-  return buf;
 }
 
 /* A new goroutine record running the function at stack index 1 with the
@@ -516,7 +103,7 @@ static goroutine *new_goroutine(lua_State *L, const char *who) {
   where_called(L, g);
   /* A goroutine runs in its worker's VM: L is of that VM (but for the
   ** main goroutine's, see prepare_main). */
-  take_paths(L, self && !self->body ? vm_of(L) : NULL, g);
+  paths_take(L, self && !self->body ? vm_of(L) : NULL, g);
   g->task.kind = TASK_GOROUTINE;
   g->id = atomic_fetch_add(&next_id, 1);
   g->parent = self ? self->id : 1;
@@ -624,7 +211,7 @@ int gor_l_run(lua_State *L) {
   return op_park(L, op, &run_ops, j, run_done);
 }
 
-/* ---- worker VMs ---- */
+/* ---- running on a worker ---- */
 
 /* After fn of a lugo.run goroutine returned: copies its results (above the
 ** env at index 1) for the caller; a value that cannot cross raises here. */
@@ -660,78 +247,6 @@ static int gor_entry(lua_State *L) {
   return 0;
 }
 
-#define POOL_MAX 1024
-
-/* Gives g a coroutine of this VM (idle or new) and a registry slot for its
-** env. */
-static void pool_get(lua_State *L, vm_state *p, goroutine *g) {
-  if (p->count > 0) {
-    idle_co *idle = &p->idle[--p->count];
-    g->co = idle->co;
-    g->co_ref = idle->co_ref;
-    g->env_ref = idle->env_ref;
-    return;
-  }
-  g->co = lua_newthread(L);
-  g->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_pushboolean(L, 0);
-  g->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-}
-
-/* Takes back the coroutine and env slot of g, finished; frees them if the
-** pool is full or the coroutine cannot be reset. */
-static void pool_put(lua_State *L, vm_state *p, goroutine *g) {
-  lua_State *co = g->co;
-  /* A coroutine that returned is back at its base level and can run the
-  ** next function as it is. lua_resetthread would also shrink its stack,
-  ** only for the next goroutine to grow it again (the collector shrinks
-  ** the stacks of idle threads anyway). */
-  bool reusable;
-  if (lua_status(co) == LUA_OK) {
-    lua_settop(co, 0);
-    reusable = true;
-  } else {
-    reusable = lua_resetthread(co) == LUA_OK;
-  }
-  if (reusable && p->count == p->cap && p->cap < POOL_MAX) {
-    int cap = p->cap ? p->cap * 2 : 64;
-    idle_co *idle = realloc(p->idle, (size_t)cap * sizeof *idle);
-    if (idle) {
-      p->idle = idle;
-      p->cap = cap;
-    }
-  }
-  if (reusable && p->count < p->cap) {
-    lua_pushboolean(L, 0);   /* lets the env go, keeps the slot */
-    lua_rawseti(L, LUA_REGISTRYINDEX, g->env_ref);
-    p->idle[p->count++] = (idle_co){co, g->co_ref, g->env_ref};
-    return;
-  }
-  luaL_unref(L, LUA_REGISTRYINDEX, g->co_ref);
-  luaL_unref(L, LUA_REGISTRYINDEX, g->env_ref);
-}
-
-/* Sets package[field] (which: 0 path, 1 cpath; the table on top of L) to
-** value unless it already holds that text. */
-static void apply_path(lua_State *L, vm_state *vm, int which, shared_str *value) {
-  if (!value) return;
-  size_t len;
-  const char *text = push_path(L, path_fields[which], &len);
-  bool same = false;
-  if (text && text == vm->path_seen[which]) {   /* the usual case */
-    same = value == vm->path_known[which] ||
-           shared_equals(vm->path_known[which], value->text, value->len);
-  } else if (text && shared_equals(value, text, len)) {
-    remember_path(L, vm, which, text, value);
-    same = true;
-  }
-  lua_pop(L, 1);
-  if (same) return;
-  lua_pushlstring(L, value->text, value->len);
-  remember_path(L, vm, which, lua_tostring(L, -1), value);
-  lua_setfield(L, -2, path_fields[which]);
-}
-
 /* Links g into the started goroutines of the VM L, for dumps. */
 static void link_started(lua_State *L, goroutine *g) {
   vm_state *vm = vm_of(L);
@@ -740,13 +255,13 @@ static void link_started(lua_State *L, goroutine *g) {
   vm->started = g;
 }
 
-/* The main goroutine's coroutine lives in main_state (the lugo command's
-** own Lua state, see gor_run_main), not in its worker's VM; its globals are
+/* The main goroutine's coroutine lives in gor_main_state (the lugo
+** command's own Lua state, see gor_run_main), not in its worker's VM; its globals are
 ** that state's. Its body is the coroutine's function, so that its
 ** traceback ends in one C frame, as lua.c's main chunk does. */
 static void prepare_main(lua_State *L, goroutine *g) {
-  g->co = lua_newthread(main_state);
-  g->co_ref = luaL_ref(main_state, LUA_REGISTRYINDEX);
+  g->co = lua_newthread(gor_main_state);
+  g->co_ref = luaL_ref(gor_main_state, LUA_REGISTRYINDEX);
   g->env_ref = LUA_RIDX_GLOBALS;
   link_started(L, g);
   lua_pushcfunction(g->co, g->body);
@@ -760,14 +275,8 @@ static void gor_prepare(lua_State *L, goroutine *g, sched_worker *w) {
     prepare_main(L, g);
     return;
   }
-  if (g->path || g->cpath) {
-    if (push_package(L, vm)) {
-      apply_path(L, vm, 0, g->path);
-      apply_path(L, vm, 1, g->cpath);
-    }
-    lua_pop(L, 1);
-  }
-  pool_get(L, vm, g);
+  paths_apply(L, vm, g);
+  copool_get(L, vm, g);
   lua_newtable(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, vm->env_meta_ref);
   lua_setmetatable(L, -2);
@@ -775,18 +284,6 @@ static void gor_prepare(lua_State *L, goroutine *g, sched_worker *w) {
   link_started(L, g);
   lua_pushcfunction(g->co, gor_entry);
   lua_pushlightuserdata(g->co, g);
-}
-
-/* Pushes on L the traceback of g's coroutine (stopped) with msg first: built
-** in the coroutine's own state, which for the main goroutine is not L's. */
-static const char *push_traceback(lua_State *L, goroutine *g, const char *msg) {
-  lua_State *home = g->body ? main_state : L;
-  luaL_traceback(home, g->co, msg, 0);
-  if (home != L) {
-    lua_pushstring(L, lua_tostring(home, -1));
-    lua_pop(home, 1);
-  }
-  return lua_tostring(L, -1);
 }
 
 /* The message of the error on top of co, as lua.c's msghandler words it. */
@@ -808,7 +305,7 @@ void gor_survive_panics(void) {
 ** (at the REPL: the goroutine ends, the session goes on). */
 static void gor_panic(lua_State *L, goroutine *g) {
   const char *msg = error_message(g->co);
-  const char *tb = push_traceback(L, g, NULL);
+  const char *tb = gor_push_traceback(L, g, NULL);
   bool survive = atomic_load(&survive_panics);
   if (!survive && atomic_flag_test_and_set(&panicking)) {
     for (;;) pause();          /* another goroutine is already reporting */
@@ -816,7 +313,8 @@ static void gor_panic(lua_State *L, goroutine *g) {
   char where[LUA_IDSIZE + 24];
   const char *report = lua_pushfstring(L,
       "panic: %s\n\ngoroutine %d [running]:\n%s\ncreated by goroutine %d at %s\n",
-      msg, (int)g->id, tb, (int)g->parent, created_at(g, where, sizeof where));
+      msg, (int)g->id, tb, (int)g->parent,
+      gor_created_at(g, where, sizeof where));
   if (survive) {
     output_write(stderr, report, strlen(report));
     lua_pop(L, 2);
@@ -831,24 +329,11 @@ static void gor_panic(lua_State *L, goroutine *g) {
 /* The error of a lugo.run goroutine goes to its caller: message, then the
 ** goroutine's traceback. */
 static void give_error(lua_State *L, goroutine *g) {
-  push_traceback(L, g, error_message(g->co));
+  gor_push_traceback(L, g, error_message(g->co));
   g->join->error = strdup(lua_tostring(L, -1));
   lua_pop(L, 1);
   if (!g->join->error) g->join->error = strdup("not enough memory");
 }
-
-#ifdef LUGO_UNDER_TSAN
-/* ThreadSanitizer holds an asynchronous signal back until its thread next
-** enters an intercepted libc call, which a pure Lua loop never does, so the
-** preemption signal would never arrive. In such builds a count hook makes
-** one such call every 1000 instructions (the signal's handler then replaces
-** this hook by preempt_hook). */
-static void signal_point(lua_State *L, lua_Debug *ar) {
-  (void)L; (void)ar;
-  sigset_t mask;
-  pthread_sigmask(SIG_BLOCK, NULL, &mask);
-}
-#endif
 
 static run_result gor_run(sched_worker *w, void *vm, sched_task *t) {
   lua_State *L = vm;
@@ -860,7 +345,7 @@ static run_result gor_run(sched_worker *w, void *vm, sched_task *t) {
   }
   g->parked = false;
 #ifdef LUGO_UNDER_TSAN
-  lua_sethook(g->co, signal_point, LUA_MASKCOUNT, 1000);
+  lua_sethook(g->co, gor_signal_point, LUA_MASKCOUNT, 1000);
 #endif
   int status = lua_resume(g->co, g->body ? NULL : L, nargs, &nres);
   g->preempted = false;
@@ -874,8 +359,8 @@ static run_result gor_run(sched_worker *w, void *vm, sched_task *t) {
   if (status != LUA_OK && !g->join) gor_panic(L, g);
   if (g->join) {
     if (status != LUA_OK) give_error(L, g);
-    /* Once main's waiter is woken its thread closes main_state. */
-    if (g->body) luaL_unref(main_state, LUA_REGISTRYINDEX, g->co_ref);
+    /* Once main's waiter is woken its thread closes gor_main_state. */
+    if (g->body) luaL_unref(gor_main_state, LUA_REGISTRYINDEX, g->co_ref);
     join_finish(g->join);
   }
   return RUN_DONE;
@@ -885,111 +370,12 @@ static void gor_done(sched_worker *w, void *vm, sched_task *t) {
   (void)w;
   lua_State *L = vm;
   goroutine *g = (goroutine *)t;
-  if (g == atomic_load(&main_g)) {
-    pthread_mutex_lock(&interrupt_mu);   /* no interrupt is using it */
-    atomic_store(&main_g, NULL);
-    pthread_mutex_unlock(&interrupt_mu);
-  }
+  park_main_ended(g);
   vm_state *state = vm_of(L);
   if (g->prev) g->prev->next = g->next; else state->started = g->next;
   if (g->next) g->next->prev = g->prev;
-  if (!g->body) pool_put(L, state, g);   /* main's: see gor_run */
+  if (!g->body) copool_put(L, state, g);   /* main's: see gor_run */
   gor_free(g);
-}
-
-/* Runs at the next count event of a preempted goroutine: give way. */
-static void preempt_hook(lua_State *L, lua_Debug *ar) {
-  lua_sethook(L, NULL, 0, 0);
-  goroutine *g = running();
-  if (g && g == atomic_load(&main_g) && atomic_load(&interrupt_pending)) {
-    pthread_mutex_lock(&interrupt_mu);
-    char *msg = atomic_load(&main_interruptible) ? take_interrupt() : NULL;
-    pthread_mutex_unlock(&interrupt_mu);
-    if (msg) raise_taken(L, msg);
-  }
-  if (g && ar->event == LUA_HOOKCOUNT && lua_isyieldable(L)) {
-    g->preempted = true;   /* nested: the resume wrapper passes it up */
-    lua_yield(L, 0);       /* at the top: the worker sees RUN_YIELDED */
-  }
-}
-
-/* In a signal handler on the goroutine's worker: lua_sethook is safe there
-** (lua.c arms its SIGINT hook the same way). The hook goes on whichever
-** coroutine of the goroutine runs now. */
-static void gor_preempt(sched_worker *w, sched_task *t) {
-  (void)w;
-  goroutine *g = (goroutine *)t;
-  lua_State *co = g->running_co ? g->running_co : g->co;
-  if (co) lua_sethook(co, preempt_hook, LUA_MASKCOUNT, 1);
-}
-
-/* For lua/lugo/coroutine.lua: enter(co) notes that co runs and returns
-** what ran before; leave(prev) restores it; preempted() takes the flag. */
-static int co_enter(lua_State *L) {
-  goroutine *g = running();
-  lua_pushlightuserdata(L, g ? (void *)g->running_co : NULL);
-  if (g) g->running_co = lua_tothread(L, 1);
-  return 1;
-}
-
-static int co_leave(lua_State *L) {
-  goroutine *g = running();
-  if (g) g->running_co = lua_touserdata(L, 1);
-  return 0;
-}
-
-static int co_preempted(lua_State *L) {
-  goroutine *g = running();
-  lua_pushboolean(L, g && g->preempted);
-  if (g) g->preempted = false;
-  return 1;
-}
-
-/* Replaces coroutine.resume and wrap in L by lua/lugo/coroutine.lua's. */
-static void install_coroutine_wrappers(lua_State *L) {
-  if (luaL_loadbuffer(L, coroutine_lua, sizeof coroutine_lua - 1,
-                      "=lugo/coroutine.lua") != LUA_OK) {
-    fprintf(stderr, "lugo: %s\n", lua_tostring(L, -1));
-    abort();
-  }
-  lua_pushlightuserdata(L, &park_sentinel);
-  lua_pushcfunction(L, co_enter);
-  lua_pushcfunction(L, co_leave);
-  lua_pushcfunction(L, co_preempted);
-  lua_call(L, 4, 0);
-}
-
-static void *gor_worker_start(sched_worker *w, int index) {
-  (void)w; (void)index;
-  lua_State *L = luaL_newstate();
-  if (!L) {
-    fprintf(stderr, "lugo: cannot create a Lua state for a worker\n");
-    abort();
-  }
-  vmalloc_install(L);   /* only this worker's thread uses L */
-  vm_state *vm = calloc(1, sizeof *vm);
-  if (!vm) abort();
-  *(vm_state **)lua_getextraspace(L) = vm;
-  luaL_openlibs(L);
-  luaL_requiref(L, "lugo", luaopen_lugo, 0);
-  lua_pop(L, 1);
-  /* Goroutine globals: reads fall back to this VM's standard library. */
-  lua_newtable(L);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
-  lua_setfield(L, -2, "__index");
-  vm->env_meta_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  /* Refs, not light userdata keys: an integer key is the cheaper lookup. */
-  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  lua_getfield(L, -1, "package");
-  if (lua_istable(L, -1)) {
-    vm->package_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  } else {
-    vm->package_ref = LUA_NOREF;
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
-  install_coroutine_wrappers(L);
-  return L;
 }
 
 /* ---- the main goroutine ---- */
@@ -1007,9 +393,9 @@ void gor_run_main(lua_State *L, lua_CFunction body, void *arg, bool counted) {
   g->task.kind = TASK_GOROUTINE;
   g->id = 1;
   g->parent = 0;
-  main_state = L;
-  atomic_store(&main_g, g);
-  install_coroutine_wrappers(L);
+  gor_main_state = L;
+  park_main_started(g);
+  park_install_wrappers(L);
   atomic_store(&main_is_goroutine, true);
   if (counted) sched_register_thread();
   /* This thread waits as a thread outside the runtime that dumps do not
@@ -1028,7 +414,8 @@ void gor_run_main(lua_State *L, lua_CFunction body, void *arg, bool counted) {
     wait.tt.task.unlock_arg = j;
     sched_block(&wait.tt);
     /* The report needs a state of this thread's own: L is goroutine 1's. */
-    if (wait.tt.deadlock && join_cancel(j, &wait.op.w)) report_deadlock(luaL_newstate(), NULL);
+    if (wait.tt.deadlock && join_cancel(j, &wait.op.w))
+      park_report_deadlock(luaL_newstate(), NULL);
   } else {
     pthread_mutex_unlock(&j->mu);
   }
@@ -1041,223 +428,8 @@ void gor_run_main(lua_State *L, lua_CFunction body, void *arg, bool counted) {
   join_release(j);
 }
 
-/* ---- goroutine dumps ---- */
-
-static void add_goroutine(luaL_Buffer *b, lua_State *co, goroutine *g,
-                          const char *state) {
-  lua_State *L = b->L;
-  lua_pushfstring(L, "goroutine %d [%s]:\n", (int)g->id, state);
-  luaL_addvalue(b);
-  if (co == g->co) push_traceback(L, g, NULL);   /* stopped */
-  else luaL_traceback(L, co, NULL, 0);           /* the caller itself */
-  luaL_addvalue(b);
-  if (g->parent == 0) {      /* the main goroutine: created by no one */
-    luaL_addstring(b, "\n\n");
-    return;
-  }
-  char where[LUA_IDSIZE + 24];
-  lua_pushfstring(L, "\ncreated by goroutine %d at %s\n\n", (int)g->parent,
-                  created_at(g, where, sizeof where));
-  luaL_addvalue(b);
-}
-
-typedef struct dump_request {
-  pthread_mutex_t mu;        /* guards text */
-  char *text;                /* malloc'd, grows as workers append */
-  size_t len;
-} dump_request;
-
-/* Moves the string on top of L to the end of req's text. */
-static void append_top(dump_request *req, lua_State *L) {
-  size_t len;
-  const char *s = lua_tolstring(L, -1, &len);
-  pthread_mutex_lock(&req->mu);
-  char *text = realloc(req->text, req->len + len + 1);
-  if (text) {
-    memcpy(text + req->len, s, len + 1);
-    req->text = text;
-    req->len += len;
-  }
-  pthread_mutex_unlock(&req->mu);
-  lua_pop(L, 1);
-}
-
-/* On each worker's own thread: append the dump of its goroutines. */
-static void dump_worker(sched_worker *w, void *vm, void *arg) {
-  (void)w;
-  dump_request *req = arg;
-  lua_State *L = vm;
-  goroutine *self = running();
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  /* Goroutine 1 first, as Go lists it; the caller is listed before all. */
-  for (int main_pass = 1; main_pass >= 0; main_pass--) {
-    for (goroutine *g = vm_of(L)->started; g; g = g->next) {
-      if (g == self || (g->id == 1) != main_pass) continue;
-      add_goroutine(&b, g->co, g, g->parked ? g->wait_reason : "runnable");
-    }
-  }
-  luaL_pushresult(&b);
-  append_top(req, L);
-}
-
-/* Appends the traceback of a blocked outside thread (the main goroutine):
-** it is frozen while we run, so its own state can build the text. */
-static void dump_outside(sched_thread_task *tt, void *arg) {
-  dump_request *req = arg;
-  outside_op *outside = (outside_op *)tt;
-  lua_State *L = outside->L;
-  if (!L || !lua_checkstack(L, 4)) return;
-  lua_pushfstring(L, "goroutine 1 [%s]:\n", outside->reason);
-  luaL_traceback(L, L, NULL, 0);
-  lua_pushliteral(L, "\n\n");
-  lua_concat(L, 3);
-  append_top(req, L);
-}
-
-void gor_push_dump(lua_State *L, const char *caller_state) {
-  luaL_Buffer b;
-  goroutine *self = running();
-  luaL_buffinit(L, &b);
-  if (!caller_state) {
-    /* not asked from a goroutine or the main thread (a signal) */
-  } else if (self) {
-    add_goroutine(&b, L, self, caller_state);
-  } else if (!atomic_load(&main_is_goroutine)) {
-    lua_pushfstring(L, "goroutine 1 [%s]:\n", caller_state);
-    luaL_addvalue(&b);
-    luaL_traceback(L, L, NULL, 0);   /* 0: show the blocking call too */
-    luaL_addvalue(&b);
-    luaL_addstring(&b, "\n\n");
-  }
-  luaL_pushresult(&b);
-  dump_request req = {.text = NULL, .len = 0};
-  pthread_mutex_init(&req.mu, NULL);
-  sched_each_blocked_thread(dump_outside, &req);
-  if (!caller_state && req.len == 0 && !atomic_load(&main_is_goroutine)) {
-    /* Asked by a signal while the main goroutine runs: no safe traceback. */
-    lua_pushliteral(L, "goroutine 1 [running]:\n\t(running: no traceback)\n\n");
-    lua_concat(L, 2);
-  }
-  sched_each_worker(dump_worker, &req);
-  pthread_mutex_destroy(&req.mu);
-  if (req.text) lua_pushlstring(L, req.text, req.len);
-  else lua_pushliteral(L, "");
-  free(req.text);
-  lua_concat(L, 2);
-}
-
 bool gor_main_is_goroutine(void) {
   return atomic_load(&main_is_goroutine);
-}
-
-/* ---- lugo.goroutines ---- */
-
-typedef struct gor_info {
-  long id, parent;           /* parent 0: the main goroutine */
-  const char *state, *wait;  /* literals */
-  char created[LUA_IDSIZE + 24];
-} gor_info;
-
-/* The goroutines seen while the world stands still: plain C data, made
-** without the Lua API (the caller's VM is the only one it may use). */
-typedef struct snapshot {
-  gor_info *items;
-  size_t n, cap;
-  goroutine *self;
-  bool main_listed;
-  bool failed;               /* out of memory */
-} snapshot;
-
-static void snap_add(snapshot *s, const goroutine *g, long id, const char *state,
-                     const char *wait) {
-  if (s->n == s->cap) {
-    size_t cap = s->cap ? s->cap * 2 : 64;
-    gor_info *items = realloc(s->items, cap * sizeof *items);
-    if (!items) {
-      s->failed = true;
-      return;
-    }
-    s->items = items;
-    s->cap = cap;
-  }
-  gor_info *info = &s->items[s->n++];
-  info->id = id;
-  info->parent = g ? g->parent : 0;
-  info->state = state;
-  info->wait = wait;
-  info->created[0] = '\0';
-  if (g && g->parent != 0) created_at(g, info->created, sizeof info->created);
-  if (id == 1) s->main_listed = true;
-}
-
-static void snap_vm(sched_worker *w, void *vm, void *arg) {
-  (void)w;
-  snapshot *s = arg;
-  for (goroutine *g = vm_of(vm)->started; g; g = g->next) {
-    if (g == s->self) snap_add(s, g, g->id, "running", NULL);
-    else if (g->parked) snap_add(s, g, g->id, "waiting", g->wait_reason);
-    else snap_add(s, g, g->id, "runnable", NULL);
-  }
-}
-
-static void snap_new_task(sched_task *t, void *arg) {
-  goroutine *g = (goroutine *)t;
-  snap_add(arg, g, g->id, "runnable", NULL);
-}
-
-static void snap_world(void *arg) {
-  sched_each_vm(snap_vm, arg);
-  sched_each_new_task(snap_new_task, arg);
-}
-
-/* A thread outside the runtime blocked in a lugo call: the main goroutine
-** of stock lua5.4 or a host (the lugo command's own waiting thread is not
-** listed: it has no L). */
-static void snap_outside(sched_thread_task *tt, void *arg) {
-  outside_op *outside = (outside_op *)tt;
-  if (outside->L) snap_add(arg, NULL, 1, "waiting", outside->reason);
-}
-
-static int by_id(const void *a, const void *b) {
-  long x = ((const gor_info *)a)->id, y = ((const gor_info *)b)->id;
-  return (x > y) - (x < y);
-}
-
-int gor_l_goroutines(lua_State *L) {
-  snapshot s = {.self = running()};
-  sched_stop_the_world(snap_world, &s);
-  if (!atomic_load(&main_is_goroutine)) {
-    sched_each_blocked_thread(snap_outside, &s);
-    if (!s.main_listed) snap_add(&s, NULL, 1, "running", NULL);
-  }
-  if (s.failed) {
-    free(s.items);
-    return luaL_error(L, "lugo.goroutines: out of memory");
-  }
-  qsort(s.items, s.n, sizeof *s.items, by_id);
-  lua_createtable(L, (int)s.n, 0);
-  for (size_t i = 0; i < s.n; i++) {
-    const gor_info *info = &s.items[i];
-    lua_createtable(L, 0, 5);
-    lua_pushinteger(L, info->id);
-    lua_setfield(L, -2, "id");
-    lua_pushstring(L, info->state);
-    lua_setfield(L, -2, "state");
-    if (info->wait) {
-      lua_pushstring(L, info->wait);
-      lua_setfield(L, -2, "wait");
-    }
-    if (info->parent != 0) {
-      lua_pushstring(L, info->created);
-      lua_setfield(L, -2, "created");
-      lua_pushinteger(L, info->parent);
-      lua_setfield(L, -2, "parent");
-    }
-    lua_rawseti(L, -2, (lua_Integer)i + 1);
-  }
-  free(s.items);
-  return 1;
 }
 
 const sched_hooks gor_hooks = {

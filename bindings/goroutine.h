@@ -78,7 +78,7 @@ void gor_push_env(lua_State *L);
 ** thread is the one that can wake goroutine 1). */
 void gor_run_main(lua_State *L, lua_CFunction body, void *arg, bool counted);
 
-/* The REPL's hold on goroutine 1 (protocol in goroutine.c, "interrupting
+/* The REPL's hold on goroutine 1 (protocol in gor_park.c, "interrupting
 ** the main goroutine"): while interruptible, gor_interrupt_main(msg) ends
 ** what goroutine 1 runs with the error msg, cancelling a wait it is in;
 ** repeat while gor_main_interrupt_pending() (a try can miss). */
@@ -103,5 +103,6 @@ int gor_l_yield(lua_State *L);
 int gor_l_id(lua_State *L);
 int gor_l_run(lua_State *L);
 int gor_l_goroutines(lua_State *L);
+int gor_l_stack(lua_State *L);
 
 #endif

@@ -39,12 +39,6 @@ static int l_config(lua_State *L) {
   return 0;
 }
 
-/* lugo.stack(): every goroutine's state and traceback, the caller first. */
-static int l_stack(lua_State *L) {
-  gor_push_dump(L, "running");
-  return 1;
-}
-
 /* print as the standard library's, but each call's whole line goes out in
 ** one fwrite (atomic under stdout's lock) and one flush, so that lines
 ** printed by goroutines on different workers never mix (docs/api.md, Output). */
@@ -80,7 +74,7 @@ static const luaL_Reg lugo_funcs[] = {
   {"numgoroutine", l_numgoroutine},
   {"workers", l_workers},
   {"config", l_config},
-  {"stack", l_stack},
+  {"stack", gor_l_stack},
   {NULL, NULL}
 };
 
