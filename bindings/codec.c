@@ -1,32 +1,6 @@
 /* codec.c: the value codec. Owns the wire format of messages between VMs and
 ** the per-VM encoder state (scratch buffer, reference map, name and dump caches).
-**
-** Wire format. A message is its values one after the other, each a tag byte
-** then a payload. A u32 is 4 bytes, little endian; a varint is LEB128.
-**   NIL FALSE TRUE     no payload
-**   INT                zigzag varint
-**   FLOAT              the lua_Number's bytes (messages stay in-process)
-**   STR                varint length, the bytes
-**   TABLE              u32 narr, u32 nhash, then the values of t[1..narr],
-**                      nhash key/value pairs, then the metatable if the
-**                      tag has TAG_META
-**   FUNC               varint length n, u32 FNV-1a of the dump, the n bytes
-**                      of lua_dump (with debug info), then one entry per
-**                      upvalue: a value, or UPJOIN
-**   UPJOIN             varint object, varint index: this upvalue is that
-**                      function's upvalue (lua_upvaluejoin); upvalues only
-**   REF                varint object: a table or function met before
-**   GLOBALS            the sender's global table: the receiver's env
-**   NAMED              varint length, module name, then varint 0, or field
-**                      length + 1 and the field: package.loaded[mod][field]
-**   OBJ                varint index into msg->objs, a byte of view flags
-** A message made by codec_encode_carrying ends with one more value (not
-** counted among its values by the sender): a TABLE, global name -> value,
-** or NIL when there are none.
-** Tables and functions copied are numbered 1, 2... in the order their tags
-** appear. TAG_SHARED on such a tag says that a later REF or UPJOIN names it,
-** so the decoder keeps only those in its reference table. Both sides stop at
-** CODEC_MAXDEPTH nested tables and functions.
+** The wire format: codec_wire.h.
 */
 
 #include <limits.h>
@@ -38,21 +12,11 @@
 #include <lauxlib.h>
 
 #include "codec.h"
+#include "codec_wire.h"
 #include "../core/pool.h"
 #include "dump.h"
 #include "factory.h"
 #include "object.h"
-
-#define CODEC_MAXDEPTH 1000
-
-enum {
-  TAG_NIL, TAG_FALSE, TAG_TRUE, TAG_INT, TAG_FLOAT, TAG_STR, TAG_TABLE,
-  TAG_FUNC, TAG_UPJOIN, TAG_REF, TAG_GLOBALS, TAG_NAMED, TAG_OBJ
-};
-
-#define TAG_MASK    0x3f
-#define TAG_META    0x40    /* TABLE: a metatable follows the entries */
-#define TAG_SHARED  0x80    /* TABLE, FUNC: named later by REF or UPJOIN */
 
 /* Registry keys (their addresses) of the per-VM state and caches. */
 static const char cstate_key = 0;
@@ -370,30 +334,14 @@ static void put_byte(Enc *e, int b) {
 }
 
 static void put_varint(Enc *e, lua_Unsigned v) {
-  unsigned char b[10];
-  int n = 0;
-  while (v >= 0x80) {
-    b[n++] = (unsigned char)(v | 0x80);
-    v >>= 7;
-  }
-  b[n++] = (unsigned char)v;
-  put(e, b, (size_t)n);
+  unsigned char b[WIRE_VARINT_MAX];
+  put(e, b, wire_put_varint(b, v));
 }
 
 static void put_u32(Enc *e, uint32_t v) {
   unsigned char b[4];
-  b[0] = (unsigned char)v;
-  b[1] = (unsigned char)(v >> 8);
-  b[2] = (unsigned char)(v >> 16);
-  b[3] = (unsigned char)(v >> 24);
+  wire_put_u32(b, v);
   put(e, b, 4);
-}
-
-static void patch_u32(Enc *e, size_t pos, uint32_t v) {
-  e->buf[pos] = (unsigned char)v;
-  e->buf[pos + 1] = (unsigned char)(v >> 8);
-  e->buf[pos + 2] = (unsigned char)(v >> 16);
-  e->buf[pos + 3] = (unsigned char)(v >> 24);
 }
 
 /* ---- reference map ---- */
@@ -459,8 +407,8 @@ static Slot *map_add(Enc *e, const void *key, unsigned ord, unsigned up,
 
 static void push_name_record(lua_State *L, int mod, int field) {
   luaL_Buffer b;
-  unsigned char v[10];
-  size_t n, k;
+  unsigned char v[WIRE_VARINT_MAX];
+  size_t n;
   const char *s;
   int i;
   luaL_buffinit(L, &b);
@@ -474,10 +422,7 @@ static void push_name_record(lua_State *L, int mod, int field) {
     }
     s = lua_tolstring(L, idx, &n);
     len = (lua_Unsigned)n + (lua_Unsigned)i;   /* field: length + 1 */
-    for (k = 0; len >= 0x80; len >>= 7)
-      v[k++] = (unsigned char)(len | 0x80);
-    v[k++] = (unsigned char)len;
-    luaL_addlstring(&b, (const char *)v, k);
+    luaL_addlstring(&b, (const char *)v, wire_put_varint(v, len));
     luaL_addlstring(&b, s, n);
   }
   luaL_pushresult(&b);
@@ -646,16 +591,6 @@ static int encode_named(Enc *e, int idx, int rebuild) {
 
 /* ---- function dumps ---- */
 
-static uint32_t fnv1a(const unsigned char *p, size_t n) {
-  uint32_t h = 2166136261u;
-  size_t i;
-  for (i = 0; i < n; i++) {
-    h ^= p[i];
-    h *= 16777619u;
-  }
-  return h;
-}
-
 typedef struct DumpState {
   int init;
   luaL_Buffer b;
@@ -686,11 +621,8 @@ static void push_dump(lua_State *L, int idx) {
   if (!ds.init)   /* cannot happen: a dump has a header */
     dump_writer(L, "", 0, &ds);
   p = (unsigned char *)luaL_buffaddr(&ds.b);
-  h = fnv1a(p + 4, luaL_bufflen(&ds.b) - 4);
-  p[0] = (unsigned char)h;
-  p[1] = (unsigned char)(h >> 8);
-  p[2] = (unsigned char)(h >> 16);
-  p[3] = (unsigned char)(h >> 24);
+  h = wire_fnv1a(p + 4, luaL_bufflen(&ds.b) - 4);
+  wire_put_u32(p, h);
   luaL_pushresult(&ds.b);
   lua_remove(L, -2);
 }
@@ -748,9 +680,8 @@ static void put_ref(Enc *e, const Slot *s) {
 static void encode_number(Enc *e, int idx) {
   lua_State *L = e->L;
   if (lua_isinteger(L, idx)) {
-    lua_Unsigned u = (lua_Unsigned)lua_tointeger(L, idx);
     put_byte(e, TAG_INT);
-    put_varint(e, (u << 1) ^ (0 - (u >> 63)));  /* zigzag: small stays small */
+    put_varint(e, wire_zigzag(lua_tointeger(L, idx)));
   }
   else {
     lua_Number x = lua_tonumber(L, idx);
@@ -817,8 +748,8 @@ static void encode_entries(Enc *e, int idx, const Path *p) {
   }
   if ((lua_Unsigned)narr > UINT32_MAX || nhash > UINT32_MAX)
     enc_error(e, "table", "too many entries in", path_root(p));
-  patch_u32(e, cpos, (uint32_t)narr);
-  patch_u32(e, cpos + 4, (uint32_t)nhash);
+  wire_put_u32(e->buf + cpos, (uint32_t)narr);
+  wire_put_u32(e->buf + cpos + 4, (uint32_t)nhash);
 }
 
 static void encode_table(Enc *e, int idx, const Path *p) {
@@ -1048,7 +979,7 @@ static void encode_globals(Enc *e) {
   }
   if (count > UINT32_MAX)
     enc_error(e, NULL, "too many globals", NULL);
-  patch_u32(e, cpos + 4, (uint32_t)count);
+  wire_put_u32(e->buf + cpos + 4, (uint32_t)count);
 }
 
 static void encode_message(lua_State *L, int first, int n, int env,
@@ -1166,23 +1097,14 @@ static int get_byte(Dec *d) {
 
 static lua_Unsigned get_varint(Dec *d) {
   lua_Unsigned v = 0;
-  int shift;
-  for (shift = 0; shift < 64; shift += 7) {
-    int b = get_byte(d);
-    v |= (lua_Unsigned)(b & 0x7f) << shift;
-    if (!(b & 0x80))
-      return v;
-  }
-  corrupt(d, "bad varint");
-  return 0;
+  int r = wire_get_varint(&d->p, d->end, &v);
+  if (r <= 0) corrupt(d, r == 0 ? "truncated" : "bad varint");
+  return v;
 }
 
 static uint32_t get_u32(Dec *d) {
-  uint32_t v;
-  if (left(d) < 4)
-    corrupt(d, "truncated");
-  v = (uint32_t)d->p[0] | (uint32_t)d->p[1] << 8 |
-      (uint32_t)d->p[2] << 16 | (uint32_t)d->p[3] << 24;
+  if (left(d) < 4) corrupt(d, "truncated");
+  uint32_t v = wire_get_u32(d->p);
   d->p += 4;
   return v;
 }
@@ -1308,7 +1230,7 @@ static void decode_function(Dec *d, int tag) {
   /* A function received before is recognised by its bytes, checked then:
   ** no checksum (hashing every byte costs more than the rest). */
   if (!factory_push_cached(L, (const unsigned char *)b.p, b.n, h, &nups)) {
-    if (fnv1a((const unsigned char *)b.p, b.n) != h)
+    if (wire_fnv1a((const unsigned char *)b.p, b.n) != h)
       corrupt(d, "bad checksum");
     if (!factory_push(L, (const unsigned char *)b.p, b.n, h)) {
       if (lua_load(L, blob_reader, &b, "=(lugo message)", "b") != LUA_OK) {
@@ -1440,8 +1362,7 @@ static void decode_value(Dec *d) {
       lua_pushboolean(L, kind == TAG_TRUE);
       break;
     case TAG_INT: {
-      lua_Unsigned z = get_varint(d);
-      lua_pushinteger(L, (lua_Integer)((z >> 1) ^ (0 - (z & 1))));
+      lua_pushinteger(L, wire_unzigzag(get_varint(d)));
       break;
     }
     case TAG_FLOAT: {
@@ -1624,17 +1545,6 @@ void codec_encode_float(codec_msg *msg, double x) {
 ** =======================================================
 */
 
-/* Writes v as a varint (LEB128, as put_varint); returns the bytes used. */
-static size_t varint_to(unsigned char *b, lua_Unsigned v) {
-  size_t n = 0;
-  while (v >= 0x80) {
-    b[n++] = (unsigned char)(v | 0x80);
-    v >>= 7;
-  }
-  b[n++] = (unsigned char)v;
-  return n;
-}
-
 int codec_encode_scalar(lua_State *L, int idx, codec_msg *msg) {
   unsigned char *b = msg->inline_buf;
   size_t n = 0;
@@ -1647,9 +1557,8 @@ int codec_encode_scalar(lua_State *L, int idx, codec_msg *msg) {
       break;
     case LUA_TNUMBER:
       if (lua_isinteger(L, idx)) {
-        lua_Unsigned u = (lua_Unsigned)lua_tointeger(L, idx);
         b[n++] = TAG_INT;
-        n += varint_to(b + n, (u << 1) ^ (0 - (u >> 63)));   /* zigzag */
+        n += wire_put_varint(b + n, wire_zigzag(lua_tointeger(L, idx)));
       } else {
         lua_Number x = lua_tonumber(L, idx);
         b[n++] = TAG_FLOAT;
@@ -1662,7 +1571,7 @@ int codec_encode_scalar(lua_State *L, int idx, codec_msg *msg) {
       const char *s = lua_tolstring(L, idx, &len);
       if (len > CODEC_INLINE - 3) return 0;    /* tag + 2-byte length */
       b[n++] = TAG_STR;
-      n += varint_to(b + n, (lua_Unsigned)len);
+      n += wire_put_varint(b + n, (lua_Unsigned)len);
       memcpy(b + n, s, len);
       n += len;
       break;
@@ -1675,18 +1584,6 @@ int codec_encode_scalar(lua_State *L, int idx, codec_msg *msg) {
   msg->objs = NULL;
   msg->nobjs = 0;
   return 1;
-}
-
-/* Reads a varint from [*p, end); returns 0 if it does not end there. */
-static int varint_from(const unsigned char **p, const unsigned char *end,
-                       lua_Unsigned *v) {
-  *v = 0;
-  for (int shift = 0; *p < end && shift < 64; shift += 7) {
-    int b = *(*p)++;
-    *v |= (lua_Unsigned)(b & 0x7f) << shift;
-    if (!(b & 0x80)) return 1;
-  }
-  return 0;
 }
 
 int codec_decode_scalar(lua_State *L, codec_msg *msg) {
@@ -1704,8 +1601,8 @@ int codec_decode_scalar(lua_State *L, codec_msg *msg) {
       lua_pushboolean(L, msg->inline_buf[0] == TAG_TRUE);
       return 1;
     case TAG_INT:
-      if (!varint_from(&p, end, &v) || p != end) return 0;
-      lua_pushinteger(L, (lua_Integer)((v >> 1) ^ (0 - (v & 1))));
+      if (wire_get_varint(&p, end, &v) != 1 || p != end) return 0;
+      lua_pushinteger(L, wire_unzigzag(v));
       return 1;
     case TAG_FLOAT: {
       lua_Number x;
@@ -1715,7 +1612,7 @@ int codec_decode_scalar(lua_State *L, codec_msg *msg) {
       return 1;
     }
     case TAG_STR:
-      if (!varint_from(&p, end, &v) || v != (lua_Unsigned)(end - p)) return 0;
+      if (wire_get_varint(&p, end, &v) != 1 || v != (lua_Unsigned)(end - p)) return 0;
       lua_pushlstring(L, (const char *)p, (size_t)v);
       return 1;
     default:
@@ -1756,10 +1653,9 @@ int codec_copy(codec_msg *dst, const codec_msg *src) {
 }
 
 void codec_encode_integer(codec_msg *msg, long long i) {
-  lua_Unsigned u = (lua_Unsigned)i;
   memset(msg, 0, sizeof *msg);
   msg->inline_buf[0] = TAG_INT;
-  msg->len = 1 + varint_to(msg->inline_buf + 1, (u << 1) ^ (0 - (u >> 63)));
+  msg->len = 1 + wire_put_varint(msg->inline_buf + 1, wire_zigzag((lua_Integer)i));
 }
 
 int codec_number(const codec_msg *msg, long long *i, double *f) {
@@ -1767,8 +1663,8 @@ int codec_number(const codec_msg *msg, long long *i, double *f) {
   const unsigned char *p = msg->inline_buf + 1, *end = msg->inline_buf + msg->len;
   lua_Unsigned v;
   if (msg->inline_buf[0] == TAG_INT) {
-    if (!varint_from(&p, end, &v) || p != end) return 0;
-    *i = (long long)((v >> 1) ^ (0 - (v & 1)));
+    if (wire_get_varint(&p, end, &v) != 1 || p != end) return 0;
+    *i = (long long)wire_unzigzag(v);
     return 1;
   }
   if (msg->inline_buf[0] == TAG_FLOAT && (size_t)(end - p) == sizeof(lua_Number)) {
