@@ -1,5 +1,6 @@
 /* codec.h: the value codec. Encodes Lua values into a flat message in the
-** sending VM and decodes them in the receiving VM (API.md, Isolation). */
+** sending VM and decodes them in the receiving VM (API.md, Isolation).
+** Wire format: codec_wire.h; the codec's files share codec_impl.h. */
 #ifndef LUGO_CODEC_H
 #define LUGO_CODEC_H
 

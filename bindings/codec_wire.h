@@ -1,7 +1,7 @@
 /* codec_wire.h: the codec's wire format: tags, limits, and the one set of
-** varint, zigzag, u32 and hash helpers that every encoder and decoder uses.
-**
-** A message is its values one after the other, each a tag byte then a
+** varint, zigzag, u32 and hash helpers that every encoder and decoder uses. */
+
+/* A message is its values one after the other, each a tag byte then a
 ** payload. A u32 is 4 bytes, little endian; a varint is LEB128.
 **   NIL FALSE TRUE     no payload
 **   INT                zigzag varint
