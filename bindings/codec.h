@@ -73,6 +73,9 @@ void codec_encode_float(codec_msg *msg, double x);
 ** 0 when out of memory (dst then needs no free). */
 int codec_copy(codec_msg *dst, const codec_msg *src);
 
+/* codec_copy for callers with no way out: aborts when out of memory. */
+void codec_clone(codec_msg *dst, const codec_msg *src);
+
 /* Encodes the integer i alone into msg; needs no Lua state. */
 void codec_encode_integer(codec_msg *msg, long long i);
 

@@ -1,5 +1,6 @@
-/* codec_msg.c: message ownership (free, copy, decode_owned), scalar fast
+/* codec_msg.c: message ownership (free, copy, clone, decode_owned), scalar fast
 ** paths, registry helpers. A msg owns its heap bytes and one ref per object. */
+#include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
 
@@ -77,6 +78,10 @@ int codec_copy(codec_msg *dst, const codec_msg *src) {
     }
   }
   return 1;
+}
+
+void codec_clone(codec_msg *dst, const codec_msg *src) {
+  if (!codec_copy(dst, src)) abort();
 }
 
 /* Registry keys (their addresses): the pending slot, and the metatables of
