@@ -1,5 +1,6 @@
 /* codec.h: the value codec. Encodes Lua values into a flat message in the
-** sending VM and decodes them in the receiving VM (API.md, Isolation). */
+** sending VM and decodes them in the receiving VM (API.md, Isolation).
+** Wire format: codec_wire.h; the codec's files share codec_impl.h. */
 #ifndef LUGO_CODEC_H
 #define LUGO_CODEC_H
 
@@ -71,6 +72,9 @@ void codec_encode_float(codec_msg *msg, double x);
 ** bytes, one more reference to each object. Plain C, never raises: returns
 ** 0 when out of memory (dst then needs no free). */
 int codec_copy(codec_msg *dst, const codec_msg *src);
+
+/* codec_copy for callers with no way out: aborts when out of memory. */
+void codec_clone(codec_msg *dst, const codec_msg *src);
 
 /* Encodes the integer i alone into msg; needs no Lua state. */
 void codec_encode_integer(codec_msg *msg, long long i);

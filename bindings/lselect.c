@@ -6,7 +6,6 @@
 #include <lauxlib.h>
 
 #include "../core/chan.h"
-#include "../core/pool.h"
 #include "../core/select.h"
 #include "goroutine.h"
 #include "handle.h"
@@ -96,24 +95,6 @@ int lselect_case_send(lua_State *L) {
   return 1;
 }
 
-/* Copies a message: the case keeps its own, so it can be used again. */
-static void clone_msg(codec_msg *dst, const codec_msg *src) {
-  *dst = *src;
-  if (src->len > CODEC_INLINE) {
-    dst->heap = pool_alloc(src->len);
-    if (!dst->heap) abort();
-    memcpy(dst->heap, src->heap, src->len);
-  }
-  if (src->nobjs) {
-    dst->objs = pool_alloc(src->nobjs * sizeof *dst->objs);
-    if (!dst->objs) abort();
-    for (unsigned i = 0; i < src->nobjs; i++) {
-      dst->objs[i] = src->objs[i];
-      obj_retain(dst->objs[i]);
-    }
-  }
-}
-
 /* One select in progress, at stack index 2 so that it survives a park: in
 ** the goroutine's scratch memory, or in a userdata for an outside thread. */
 typedef struct lselect {
@@ -198,7 +179,8 @@ static lselect *build(lua_State *L) {
     sel->handlers[used] = k->has_handler;
     sel->index[used] = i;
     sel->s.cases[used].elem = &slots[used];
-    if (k->dir == SEL_SEND) clone_msg(&slots[used], &k->value);
+    /* a send case keeps its own value, so that it can be used again */
+    if (k->dir == SEL_SEND) codec_clone(&slots[used], &k->value);
     lua_pop(L, 1);
     used++;
   }
