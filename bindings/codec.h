@@ -1,5 +1,5 @@
 /* codec.h: the value codec. Encodes Lua values into a flat message in the
-** sending VM and decodes them in the receiving VM (API.md, Isolation).
+** sending VM and decodes them in the receiving VM (docs/api.md, Isolation).
 ** Wire format: codec_wire.h; the codec's files share codec_impl.h. */
 #ifndef LUGO_CODEC_H
 #define LUGO_CODEC_H
@@ -34,7 +34,7 @@ typedef struct codec_msg {
 void codec_encode(lua_State *L, int first, int n, int env, const char *what,
                   codec_msg *msg);
 
-/* Like codec_encode, and carries globals (API.md, Isolation): the global
+/* Like codec_encode, and carries globals (docs/api.md, Isolation): the global
 ** names that the Lua functions among the values read or assign (through an
 ** _ENV that is env, nested functions included) are looked up raw in env;
 ** one more value follows the n: a table of those that are not nil, encoded

@@ -4,10 +4,11 @@
 ** Exits 0 on success, 1 after any failure.
 **
 **   gcc -std=c11 -g -O1 -fsanitize=address,undefined -I/usr/include/lua5.4 \
-**     bindings/codec.c spec/c/codec_test_objects.c spec/c/test_codec.c \
+**     bindings/codec_*.c bindings/factory.c bindings/dump.c core/pool.c \
+**     spec/c/codec_test_objects.c spec/c/test_codec.c \
 **     -llua5.4 -lm -o /tmp/tc && /tmp/tc [FUZZ_ITERATIONS [SEED]]
 **
-** The crafted corrupt messages below know the tag numbers of codec.c. */
+** The crafted corrupt messages below know the tag numbers of codec_wire.h. */
 
 #include <stdint.h>
 #include <stdio.h>
