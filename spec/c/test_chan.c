@@ -7,7 +7,7 @@
 ** hook) doing ping-pong and a producer/consumer run with waitgroups.
 ** Exits 0 on success, 1 after any failure.
 **
-**   gcc -std=gnu11 -O2 -pthread core/sched.c core/deadlock.c core/runq.c core/chan.c \
+**   gcc -std=gnu11 -O2 -pthread core/sched.c core/deadlock.c core/schedworld.c core/preempt.c core/runq.c core/chan.c \
 **       core/waitgroup.c spec/c/test_chan.c -luv -o t && ./t
 **
 ** LUGO_TEST_SCALE (a divisor; default 1, 4 under ThreadSanitizer) shrinks

@@ -7,7 +7,7 @@
 ** holders at once; FIFO among threads queued in a known order; trylock
 ** spinners mixed with lockers. Exits 0 on success, 1 after any failure.
 **
-**   gcc -std=gnu11 -O2 -pthread core/sched.c core/deadlock.c core/runq.c core/chan.c \
+**   gcc -std=gnu11 -O2 -pthread core/sched.c core/deadlock.c core/schedworld.c core/preempt.c core/runq.c core/chan.c \
 **       core/mutex.c spec/c/test_mutex.c -luv -o t && ./t
 **
 ** LUGO_TEST_SCALE (a divisor; default 1, 2 under ThreadSanitizer) shrinks

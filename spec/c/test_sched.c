@@ -16,7 +16,7 @@
 ** - sched_each_worker from an outside thread and from two goroutines at once.
 ** Exits 0 on success, 1 after any failure.
 **
-**   gcc -std=gnu11 -O2 -pthread core/sched.c core/deadlock.c core/runq.c core/chan.c \
+**   gcc -std=gnu11 -O2 -pthread core/sched.c core/deadlock.c core/schedworld.c core/preempt.c core/runq.c core/chan.c \
 **       core/waitgroup.c spec/c/test_sched.c -luv -o t && ./t
 **
 ** The scheduler is a process-wide singleton: one set of hooks, dispatching

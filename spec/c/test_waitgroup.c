@@ -6,7 +6,7 @@
 ** (sched_register_thread, wg_cancel). Exits 0 on success, 1 after any
 ** failure.
 **
-**   gcc -std=gnu11 -O2 -pthread core/sched.c core/deadlock.c core/runq.c core/chan.c \
+**   gcc -std=gnu11 -O2 -pthread core/sched.c core/deadlock.c core/schedworld.c core/preempt.c core/runq.c core/chan.c \
 **       core/waitgroup.c spec/c/test_waitgroup.c -luv -o t && ./t */
 
 #include "../../core/object.h"
