@@ -533,14 +533,16 @@ static const luaL_Reg table_metamethods[] = {
   {NULL, NULL}
 };
 
+static const luaL_Reg table_functions[] = {
+  {"table", l_table},
+  {"update", l_update},
+  {"inc", l_inc},
+  {NULL, NULL}
+};
+
 void ltable_open(lua_State *L) {
   handle_register(L, OBJ_TABLE, table_methods, table_metamethods);
-  lua_pushcfunction(L, l_table);
-  lua_setfield(L, -2, "table");
-  lua_pushcfunction(L, l_update);
-  lua_setfield(L, -2, "update");
-  lua_pushcfunction(L, l_inc);
-  lua_setfield(L, -2, "inc");
+  luaL_setfuncs(L, table_functions, 0);
   /* ipairs that knows shared tables (see l_ipairs); once per state. */
   lua_getglobal(L, "ipairs");
   if (lua_tocfunction(L, -1) != l_ipairs) {
