@@ -43,11 +43,9 @@
 ** never wake a task that is still running. sched_wake then routes it as
 ** above. Outside threads wait in sched_block (deadlock.c) instead.
 **
-** Preemption (preempt.c): the monitor thread sends PREEMPT_SIGNAL to a
-** worker whose task ran a whole TIME_SLICE_NS while others waited
-** (others_wait); the bindings' preempt hook makes the task yield at its
-** next instruction. Calls that reach every worker (sched_each_worker,
-** stopping the world) are in schedworld.c.
+** Preemption (preempt.c): the monitor signals a worker whose task ran a
+** whole TIME_SLICE_NS while others waited; the task yields at its next
+** instruction. sched_each_worker and stopping the world: schedworld.c.
 **
 ** Deadlock accounting (the awake count) is written down in deadlock.c. */
 #define _GNU_SOURCE 1   /* sched_getaffinity, CPU_COUNT */
