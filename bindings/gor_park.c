@@ -85,12 +85,12 @@
 ** touches the same object would deadlock the worker on a non-recursive
 ** mutex), and the critical section is longer than it needs to be.
 **
-** Known hole (not fixed here): op_begin checks that the calling coroutine
-** can yield, not that the wrappers above it can. A blocking call in a nested
-** coroutine resumed under a C boundary (a table.sort comparator, say)
-** queues its waiter, then settle's yield fails ("attempt to yield across a
-** C-call boundary") with the waiter queued and the object's lock held: the
-** object stays locked. */
+** op_begin checks that the calling coroutine can yield and, in a nested
+** coroutine, that the goroutine's own coroutine can too: else a blocking
+** call in a coroutine resumed under a C boundary (a table.sort comparator,
+** say) would queue its waiter, then fail in settle's yield with the
+** waiter queued and the object's lock held. A coroutine nested two deep
+** under such a boundary in the middle one is still not seen. */
 #include "goroutine_impl.h"
 
 #include <stdio.h>
@@ -120,7 +120,7 @@ lugo_op *op_begin(lua_State *L, outside_op *storage) {
     storage->op.task = &storage->tt.task;
     return &storage->op;
   }
-  if (!lua_isyieldable(L))
+  if (!lua_isyieldable(L) || (L != g->co && !lua_isyieldable(g->co)))
     luaL_error(L, "lugo: cannot block here (attempt to yield across a C-call boundary)");
   g->op.task = &g->task;
   return &g->op;
