@@ -7,7 +7,7 @@
 
 #include "codec_impl.h"
 #include "factory.h"
-#include "object.h"
+#include "handle.h"
 
 typedef struct Dec {
   lua_State *L;
@@ -211,9 +211,9 @@ static void decode_object(Dec *d) {
   int flags = get_byte(d);
   if (i >= d->msg->nobjs || d->msg->objs == NULL || d->msg->objs[i] == NULL)
     corrupt(d, "bad object");
-  if (flags != 0 && flags != LOBJ_SENDONLY && flags != LOBJ_RECVONLY)
+  if (flags != 0 && flags != HANDLE_SENDONLY && flags != HANDLE_RECVONLY)
     corrupt(d, "bad object");
-  lobj_push(d->L, d->msg->objs[i], flags);
+  handle_push(d->L, d->msg->objs[i], flags);
 }
 
 static void decode_value(Dec *d) {

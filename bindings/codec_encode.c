@@ -7,7 +7,7 @@
 #include "../core/pool.h"
 #include "codec_impl.h"
 #include "dump.h"
-#include "object.h"
+#include "handle.h"
 
 /* Registry key (its address) of the dump cache. */
 static const char dumps_key = 0;
@@ -414,7 +414,7 @@ static void encode_function(Enc *e, int idx, const Path *p) {
 static void encode_object(Enc *e, int idx, const Path *p) {
   lugo_obj *o;
   int flags;
-  if (!lobj_test(e->L, idx, &o, &flags)) {
+  if (!handle_test(e->L, idx, &o, &flags)) {
     if (encode_named_or_rebuild(e, idx)) return;
     enc_error(e, "userdata", NULL, p);
   }

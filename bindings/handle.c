@@ -1,5 +1,5 @@
 /* handle.c: Lua handles of core objects: one userdata per object, view and
-** VM (a weak cache keeps them unique), metatables, lobj_test/lobj_push. */
+** VM (a weak cache keeps them unique), metatables, handle_test/handle_push. */
 #include "handle.h"
 
 #include <lauxlib.h>
@@ -27,7 +27,7 @@ static lhandle *to_handle(lua_State *L, int idx) {
   return NULL;
 }
 
-int lobj_test(lua_State *L, int idx, lugo_obj **obj, int *flags) {
+int handle_test(lua_State *L, int idx, lugo_obj **obj, int *flags) {
   lhandle *h = to_handle(L, idx);
   if (!h) return 0;
   *obj = h->obj;
@@ -72,7 +72,7 @@ static void push_handle(lua_State *L, lugo_obj *obj, int flags) {
   lua_setmetatable(L, -2);
 }
 
-void lobj_push(lua_State *L, lugo_obj *obj, int flags) {
+void handle_push(lua_State *L, lugo_obj *obj, int flags) {
   push_cache(L);
   void *key = cache_slot(obj, flags);
   if (lua_rawgetp(L, -1, key) != LUA_TNIL) {
@@ -113,8 +113,8 @@ static int handle_eq(lua_State *L) {
 
 static int handle_tostring(lua_State *L) {
   lhandle *h = to_handle(L, 1);
-  const char *view = h->flags & LOBJ_SENDONLY ? " (send-only)"
-                   : h->flags & LOBJ_RECVONLY ? " (receive-only)" : "";
+  const char *view = h->flags & HANDLE_SENDONLY ? " (send-only)"
+                   : h->flags & HANDLE_RECVONLY ? " (receive-only)" : "";
   lua_pushfstring(L, "%s%s: %p", kind_names[h->obj->kind], view, (void *)h->obj);
   return 1;
 }

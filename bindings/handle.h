@@ -1,19 +1,32 @@
-/* handle.h: the userdata behind every Lua handle of a core object, and the
-** checks the method functions use. */
+/* handle.h: the userdata behind every Lua handle of a core object (one Lua
+** value per object, view and VM, so handles compare equal and work as table
+** keys), and the checks the method functions use. */
 #ifndef LUGO_HANDLE_H
 #define LUGO_HANDLE_H
 
 #include <stdint.h>
 #include <lua.h>
 #include <lauxlib.h>
-#include "object.h"
+#include "../core/object.h"
+
+/* View flags of a channel handle; 0 for a full handle and other objects. */
+#define HANDLE_SENDONLY 1
+#define HANDLE_RECVONLY 2
+
+/* If the value at idx is a lugo handle, stores its object and flags and
+** returns 1 (no reference is taken); otherwise returns 0. */
+int handle_test(lua_State *L, int idx, lugo_obj **obj, int *flags);
+
+/* Pushes the handle of obj with flags for this VM, creating it (and taking a
+** reference for it) if this VM has none yet; the caller keeps its own ref. */
+void handle_push(lua_State *L, lugo_obj *obj, int flags);
 
 /* Tells our userdata from foreign ones without a registry lookup. */
 #define HANDLE_MAGIC 0x6c75676fu   /* "lugo" */
 
 typedef struct lhandle {
   uint32_t magic;
-  int flags;                 /* LOBJ_SENDONLY / LOBJ_RECVONLY for views */
+  int flags;                 /* HANDLE_SENDONLY / HANDLE_RECVONLY for views */
   lugo_obj *obj;             /* one reference, dropped by __gc */
 } lhandle;
 

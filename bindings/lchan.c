@@ -26,11 +26,11 @@ static chan *check_dir(lua_State *L, int forbidden, const char *msg) {
 }
 
 static chan *to_sendable(lua_State *L) {
-  return check_dir(L, LOBJ_RECVONLY, "send on receive-only channel");
+  return check_dir(L, HANDLE_RECVONLY, "send on receive-only channel");
 }
 
 static chan *to_receivable(lua_State *L) {
-  return check_dir(L, LOBJ_SENDONLY, "receive from send-only channel");
+  return check_dir(L, HANDLE_SENDONLY, "receive from send-only channel");
 }
 
 static int l_chan(lua_State *L) {
@@ -149,7 +149,7 @@ static int l_range(lua_State *L) {
 /* ---- the rest ---- */
 
 static int l_close(lua_State *L) {
-  chan *c = check_dir(L, LOBJ_RECVONLY, "close of receive-only channel");
+  chan *c = check_dir(L, HANDLE_RECVONLY, "close of receive-only channel");
   if (chan_close(c) == CHAN_CLOSED)
     return luaL_error(L, "close of closed channel");
   return 0;
@@ -158,7 +158,7 @@ static int l_close(lua_State *L) {
 /* <close>: close unless already closed. */
 static int l_tbc_close(lua_State *L) {
   lhandle *h = handle_check(L, 1, OBJ_CHAN);
-  if (!(h->flags & LOBJ_RECVONLY)) chan_close((chan *)h->obj);
+  if (!(h->flags & HANDLE_RECVONLY)) chan_close((chan *)h->obj);
   return 0;
 }
 
@@ -178,18 +178,18 @@ static int push_view(lua_State *L, int flags) {
   lhandle *h = handle_check(L, 1, OBJ_CHAN);
   if (h->flags && h->flags != flags)
     return luaL_error(L, "cannot turn a %s view into a %s one",
-                      h->flags & LOBJ_SENDONLY ? "send-only" : "receive-only",
-                      flags & LOBJ_SENDONLY ? "send-only" : "receive-only");
-  lobj_push(L, h->obj, flags);
+                      h->flags & HANDLE_SENDONLY ? "send-only" : "receive-only",
+                      flags & HANDLE_SENDONLY ? "send-only" : "receive-only");
+  handle_push(L, h->obj, flags);
   return 1;
 }
 
 static int l_sendonly(lua_State *L) {
-  return push_view(L, LOBJ_SENDONLY);
+  return push_view(L, HANDLE_SENDONLY);
 }
 
 static int l_recvonly(lua_State *L) {
-  return push_view(L, LOBJ_RECVONLY);
+  return push_view(L, HANDLE_RECVONLY);
 }
 
 static const luaL_Reg chan_methods[] = {

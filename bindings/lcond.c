@@ -8,7 +8,6 @@
 #include "goroutine.h"
 #include "handle.h"
 #include "module.h"
-#include "object.h"
 
 static cond *check_cond(lua_State *L) {
   return (cond *)handle_check(L, 1, OBJ_COND)->obj;
@@ -17,7 +16,7 @@ static cond *check_cond(lua_State *L) {
 static int l_cond(lua_State *L) {
   lugo_obj *lock;
   int flags;
-  if (!lobj_test(L, 1, &lock, &flags) ||
+  if (!handle_test(L, 1, &lock, &flags) ||
       (lock->kind != OBJ_MUTEX && lock->kind != OBJ_RWMUTEX))
     return luaL_error(L, "bad argument #1 to 'cond' (mutex or rwmutex expected, got %s)",
                       luaL_typename(L, 1));
@@ -51,7 +50,7 @@ static int relock(lua_State *L, int status, lua_KContext ctx) {
   lugo_op *op = (lugo_op *)ctx;
   lugo_obj *lock = cond_lock(check_cond(L));
   if (lock->kind == OBJ_MUTEX) {
-    if (mutex_lock((mutex *)lock, op->task, &op->w)) return 0;
+    if (mutex_lock((lugo_mutex *)lock, op->task, &op->w)) return 0;
     return op_park(L, op, &mutex_ops, lock, op_done_nothing);
   }
   if (rwmutex_lock((rwmutex *)lock, op->task, &op->w)) return 0;
@@ -65,7 +64,7 @@ static int l_wait(lua_State *L) {
   lugo_op *op = op_begin(L, &storage);
   lugo_obj *lock = cond_lock(c);
   cond_wait_begin(c, op->task, &op->w);
-  bool unlocked = lock->kind == OBJ_MUTEX ? mutex_unlock((mutex *)lock)
+  bool unlocked = lock->kind == OBJ_MUTEX ? mutex_unlock((lugo_mutex *)lock)
                                           : rwmutex_unlock((rwmutex *)lock);
   if (!unlocked) {
     cond_wait_abort(c, &op->w);

@@ -6,12 +6,12 @@
 #include "handle.h"
 #include "module.h"
 
-static mutex *check_mutex(lua_State *L) {
-  return (mutex *)handle_check(L, 1, OBJ_MUTEX)->obj;
+static lugo_mutex *check_mutex(lua_State *L) {
+  return (lugo_mutex *)handle_check(L, 1, OBJ_MUTEX)->obj;
 }
 
 static int l_mutex(lua_State *L) {
-  mutex *m = mutex_new();
+  lugo_mutex *m = mutex_new();
   if (!m) return luaL_error(L, "lugo.mutex: out of memory");
   handle_push_new(L, (lugo_obj *)m);
   return 1;
@@ -24,7 +24,7 @@ static bool cancel(void *m, waiter *w) {
 static const park_ops lock_ops = {"mutex lock", mutex_unlock_internal, cancel};
 
 static int l_lock(lua_State *L) {
-  mutex *m = check_mutex(L);
+  lugo_mutex *m = check_mutex(L);
   outside_op storage;
   lugo_op *op = op_begin(L, &storage);
   if (mutex_lock(m, op->task, &op->w)) return 0;

@@ -61,7 +61,7 @@ static lcase *new_case(lua_State *L, sel_dir dir, int fnidx) {
 
 int lselect_case_recv(lua_State *L) {
   lhandle *h = handle_check(L, 1, OBJ_CHAN);
-  if (h->flags & LOBJ_SENDONLY) return luaL_error(L, "receive from send-only channel");
+  if (h->flags & HANDLE_SENDONLY) return luaL_error(L, "receive from send-only channel");
   if (!lua_isnoneornil(L, 2)) {
     new_case(L, SEL_RECV, 2);
     return 1;
@@ -78,7 +78,7 @@ int lselect_case_recv(lua_State *L) {
 
 int lselect_case_send(lua_State *L) {
   lhandle *h = handle_check(L, 1, OBJ_CHAN);
-  if (h->flags & LOBJ_RECVONLY) return luaL_error(L, "send on receive-only channel");
+  if (h->flags & HANDLE_RECVONLY) return luaL_error(L, "send on receive-only channel");
   lua_settop(L, 3);
   codec_msg value;
   if (!codec_encode_scalar(L, 2, &value)) {

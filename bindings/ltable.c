@@ -360,7 +360,7 @@ static int l_pairs(lua_State *L) {
 static int l_ipairs(lua_State *L) {
   lugo_obj *o;
   int flags;
-  if (lobj_test(L, 1, &o, &flags) && o->kind == OBJ_TABLE)
+  if (handle_test(L, 1, &o, &flags) && o->kind == OBJ_TABLE)
     return push_loop(L, true);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);

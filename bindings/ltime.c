@@ -76,16 +76,16 @@ static void drop_msg(void *elem) {
 ** reference for the caller. */
 static chantimer *start_timer(lua_State *L, uint64_t when, uint64_t period) {
   chan *c = chan_new(1, sizeof(codec_msg), drop_msg);
-  chantimer *t = c ? ctimer_new(c, period, make_now) : NULL;
+  chantimer *t = c ? chantimer_new(c, period, make_now) : NULL;
   if (c) obj_release((lugo_obj *)c);   /* the timer holds it now */
   if (!t) luaL_error(L, "lugo: out of memory for a timer");
-  ctimer_reset(t, when);
+  chantimer_reset(t, when);
   return t;
 }
 
 static int l_after(lua_State *L) {
   chantimer *t = start_timer(L, deadline(L, 1, "after"), 0);
-  lobj_push(L, (lugo_obj *)ctimer_chan(t), LOBJ_RECVONLY);
+  handle_push(L, (lugo_obj *)chantimer_chan(t), HANDLE_RECVONLY);
   obj_release((lugo_obj *)t);   /* its pending firing keeps it alive */
   return 1;
 }
@@ -111,13 +111,13 @@ static chantimer *check_timer(lua_State *L) {
 }
 
 static int l_stop(lua_State *L) {
-  lua_pushboolean(L, ctimer_stop(check_timer(L)));
+  lua_pushboolean(L, chantimer_stop(check_timer(L)));
   return 1;
 }
 
 static int l_reset(lua_State *L) {
   chantimer *t = check_timer(L);
-  lua_pushboolean(L, ctimer_reset(t, deadline(L, 2, "reset")));
+  lua_pushboolean(L, chantimer_reset(t, deadline(L, 2, "reset")));
   return 1;
 }
 
@@ -126,7 +126,7 @@ static int timer_index(lua_State *L) {
   chantimer *t = check_timer(L);
   const char *key = lua_tostring(L, 2);
   if (key && key[0] == 'c' && key[1] == '\0') {
-    lobj_push(L, (lugo_obj *)ctimer_chan(t), LOBJ_RECVONLY);
+    handle_push(L, (lugo_obj *)chantimer_chan(t), HANDLE_RECVONLY);
     return 1;
   }
   lua_pushvalue(L, 2);

@@ -12,14 +12,14 @@ static waitgroup *check_wg(lua_State *L) {
 }
 
 static int l_waitgroup(lua_State *L) {
-  waitgroup *wg = wg_new();
+  waitgroup *wg = waitgroup_new();
   if (!wg) return luaL_error(L, "lugo.waitgroup: out of memory");
   handle_push_new(L, (lugo_obj *)wg);
   return 1;
 }
 
 static int add(lua_State *L, waitgroup *wg, lua_Integer delta) {
-  if (!wg_add(wg, (long)delta))
+  if (!waitgroup_add(wg, (long)delta))
     return luaL_error(L, "negative WaitGroup counter");
   return 0;
 }
@@ -34,32 +34,32 @@ static int l_done(lua_State *L) {
 }
 
 static bool cancel(void *wg, waiter *w) {
-  return wg_cancel(wg, w);
+  return waitgroup_cancel(wg, w);
 }
 
-static const park_ops wait_ops = {"waitgroup wait", wg_unlock, cancel};
+static const park_ops wait_ops = {"waitgroup wait", waitgroup_unlock, cancel};
 
 static int l_wait(lua_State *L) {
   waitgroup *wg = check_wg(L);
   outside_op storage;
   lugo_op *op = op_begin(L, &storage);
-  if (wg_wait(wg, op->task, &op->w)) return 0;
+  if (waitgroup_wait(wg, op->task, &op->w)) return 0;
   return op_park(L, op, &wait_ops, wg, op_done_nothing);
 }
 
-static const luaL_Reg wg_methods[] = {
+static const luaL_Reg waitgroup_methods[] = {
   {"add", l_add},
   {"done", l_done},
   {"wait", l_wait},
   {NULL, NULL}
 };
 
-static const luaL_Reg wg_metamethods[] = {
+static const luaL_Reg waitgroup_metamethods[] = {
   {NULL, NULL}
 };
 
 void lwaitgroup_open(lua_State *L) {
-  handle_register(L, OBJ_WAITGROUP, wg_methods, wg_metamethods);
+  handle_register(L, OBJ_WAITGROUP, waitgroup_methods, waitgroup_metamethods);
   lua_pushcfunction(L, l_waitgroup);
   lua_setfield(L, -2, "waitgroup");
 }

@@ -14,7 +14,7 @@
 
 #include "../core/chan.h"
 #include "goroutine.h"
-#include "object.h"
+#include "handle.h"
 #include "repl_lua.h"       /* generated from lua/lugo/repl.lua */
 #include "replmain_lua.h"   /* generated from lua/lugo/replmain.lua */
 
@@ -124,7 +124,7 @@ static int l_interruptible(lua_State *L) {
 static int l_chan_closed(lua_State *L) {
   lugo_obj *o;
   int flags;
-  lua_pushboolean(L, lobj_test(L, 1, &o, &flags) && o->kind == OBJ_CHAN &&
+  lua_pushboolean(L, handle_test(L, 1, &o, &flags) && o->kind == OBJ_CHAN &&
                      chan_closed((chan *)o));
   return 1;
 }

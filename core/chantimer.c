@@ -18,11 +18,11 @@ struct chantimer {
   uint64_t period;           /* ns; 0 for a one-shot timer */
   uint64_t when;
   bool active;
-  ctimer_make make;
+  chantimer_make make;
   timer_entry entry;
 };
 
-static void ctimer_destroy(lugo_obj *o) {
+static void chantimer_destroy(lugo_obj *o) {
   chantimer *t = (chantimer *)o;
   obj_release((lugo_obj *)t->c);   /* a chan starts with its lugo_obj */
   pthread_mutex_destroy(&t->mu);
@@ -66,10 +66,10 @@ static void fire(timer_entry *e) {
   if (!rearmed) obj_release(&t->obj);
 }
 
-chantimer *ctimer_new(chan *c, uint64_t period, ctimer_make make) {
+chantimer *chantimer_new(chan *c, uint64_t period, chantimer_make make) {
   chantimer *t = calloc(1, sizeof *t);
   if (!t) return NULL;
-  obj_init(&t->obj, OBJ_TIMER, ctimer_destroy);
+  obj_init(&t->obj, OBJ_TIMER, chantimer_destroy);
   pthread_mutex_init(&t->mu, NULL);
   obj_retain((lugo_obj *)c);
   t->c = c;
@@ -79,11 +79,11 @@ chantimer *ctimer_new(chan *c, uint64_t period, ctimer_make make) {
   return t;
 }
 
-chan *ctimer_chan(chantimer *t) {
+chan *chantimer_chan(chantimer *t) {
   return t->c;
 }
 
-bool ctimer_reset(chantimer *t, uint64_t when) {
+bool chantimer_reset(chantimer *t, uint64_t when) {
   pthread_mutex_lock(&t->mu);
   bool pending = t->active;              /* armed, or popped and not delivered */
   obj_retain(&t->obj);                   /* for the firing armed below */
@@ -96,7 +96,7 @@ bool ctimer_reset(chantimer *t, uint64_t when) {
   return pending;
 }
 
-bool ctimer_stop(chantimer *t) {
+bool chantimer_stop(chantimer *t) {
   pthread_mutex_lock(&t->mu);
   /* active covers a firing the timer thread took but has not delivered:
   ** it will see active false and drop it, so this stop did stop it. */

@@ -13,23 +13,23 @@ typedef struct chantimer chantimer;
 
 /* Builds the value to deliver into elem (the channel's element size),
 ** given the firing time in ns. Runs on the timer thread. */
-typedef void (*ctimer_make)(void *elem, uint64_t now);
+typedef void (*chantimer_make)(void *elem, uint64_t now);
 
 /* New stopped timer delivering on c (cap >= 1; the timer takes a
 ** reference), every period ns if period > 0 (a ticker), else once. One
 ** reference for the caller, or NULL when out of memory. */
-chantimer *ctimer_new(chan *c, uint64_t period, ctimer_make make);
+chantimer *chantimer_new(chan *c, uint64_t period, chantimer_make make);
 
 /* Its channel (no reference taken). */
-chan *ctimer_chan(chantimer *t);
+chan *chantimer_chan(chantimer *t);
 
 /* (Re)starts it to fire at `when` (ns, timer_now's clock), dropping any
 ** value not yet received. Returns whether it was pending (a value not yet
 ** received counts, as with Go 1.23's synchronous timer channels). */
-bool ctimer_reset(chantimer *t, uint64_t when);
+bool chantimer_reset(chantimer *t, uint64_t when);
 
 /* Stops it, dropping any value not yet received. Returns whether it was
 ** pending (counting a value not yet received). */
-bool ctimer_stop(chantimer *t);
+bool chantimer_stop(chantimer *t);
 
 #endif

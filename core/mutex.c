@@ -6,7 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-struct mutex {
+struct lugo_mutex {
   lugo_obj obj;
   pthread_mutex_t mu;       /* guards locked and waiters */
   bool locked;
@@ -14,20 +14,20 @@ struct mutex {
 };
 
 static void mutex_destroy(lugo_obj *o) {
-  mutex *m = (mutex *)o;
+  lugo_mutex *m = (lugo_mutex *)o;
   pthread_mutex_destroy(&m->mu);
   free(m);
 }
 
-mutex *mutex_new(void) {
-  mutex *m = calloc(1, sizeof *m);
+lugo_mutex *mutex_new(void) {
+  lugo_mutex *m = calloc(1, sizeof *m);
   if (!m) return NULL;
   obj_init(&m->obj, OBJ_MUTEX, mutex_destroy);
   pthread_mutex_init(&m->mu, NULL);
   return m;
 }
 
-bool mutex_lock(mutex *m, sched_task *task, waiter *w) {
+bool mutex_lock(lugo_mutex *m, sched_task *task, waiter *w) {
   pthread_mutex_lock(&m->mu);
   if (!m->locked) {
     m->locked = true;
@@ -38,7 +38,7 @@ bool mutex_lock(mutex *m, sched_task *task, waiter *w) {
   return false;
 }
 
-bool mutex_trylock(mutex *m) {
+bool mutex_trylock(lugo_mutex *m) {
   pthread_mutex_lock(&m->mu);
   bool took = !m->locked;
   m->locked = true;
@@ -46,7 +46,7 @@ bool mutex_trylock(mutex *m) {
   return took;
 }
 
-bool mutex_unlock(mutex *m) {
+bool mutex_unlock(lugo_mutex *m) {
   pthread_mutex_lock(&m->mu);
   if (!m->locked) {
     pthread_mutex_unlock(&m->mu);
@@ -60,10 +60,10 @@ bool mutex_unlock(mutex *m) {
   return true;
 }
 
-bool mutex_cancel(mutex *m, waiter *w) {
+bool mutex_cancel(lugo_mutex *m, waiter *w) {
   return waitq_give_up(&m->mu, w);
 }
 
 void mutex_unlock_internal(void *m) {
-  pthread_mutex_unlock(&((mutex *)m)->mu);
+  pthread_mutex_unlock(&((lugo_mutex *)m)->mu);
 }

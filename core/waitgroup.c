@@ -12,21 +12,21 @@ struct waitgroup {
   waitq waiters;
 };
 
-static void wg_destroy(lugo_obj *o) {
+static void waitgroup_destroy(lugo_obj *o) {
   waitgroup *wg = (waitgroup *)o;
   pthread_mutex_destroy(&wg->mu);
   free(wg);
 }
 
-waitgroup *wg_new(void) {
+waitgroup *waitgroup_new(void) {
   waitgroup *wg = calloc(1, sizeof *wg);
   if (!wg) return NULL;
-  obj_init(&wg->obj, OBJ_WAITGROUP, wg_destroy);
+  obj_init(&wg->obj, OBJ_WAITGROUP, waitgroup_destroy);
   pthread_mutex_init(&wg->mu, NULL);
   return wg;
 }
 
-bool wg_add(waitgroup *wg, long delta) {
+bool waitgroup_add(waitgroup *wg, long delta) {
   pthread_mutex_lock(&wg->mu);
   long sum;
   if (__builtin_add_overflow(wg->count, delta, &sum) || sum < 0) {
@@ -41,7 +41,7 @@ bool wg_add(waitgroup *wg, long delta) {
   return true;
 }
 
-bool wg_wait(waitgroup *wg, sched_task *task, waiter *w) {
+bool waitgroup_wait(waitgroup *wg, sched_task *task, waiter *w) {
   pthread_mutex_lock(&wg->mu);
   if (wg->count == 0) {
     pthread_mutex_unlock(&wg->mu);
@@ -51,15 +51,15 @@ bool wg_wait(waitgroup *wg, sched_task *task, waiter *w) {
   return false;
 }
 
-void wg_unlock(void *wg) {
+void waitgroup_unlock(void *wg) {
   pthread_mutex_unlock(&((waitgroup *)wg)->mu);
 }
 
-bool wg_cancel(waitgroup *wg, waiter *w) {
+bool waitgroup_cancel(waitgroup *wg, waiter *w) {
   return waitq_give_up(&wg->mu, w);
 }
 
-long wg_count(waitgroup *wg) {
+long waitgroup_count(waitgroup *wg) {
   pthread_mutex_lock(&wg->mu);
   long n = wg->count;
   pthread_mutex_unlock(&wg->mu);

@@ -10,21 +10,21 @@
 typedef struct waitgroup waitgroup;
 
 /* New waitgroup at zero with one reference, or NULL when out of memory. */
-waitgroup *wg_new(void);
+waitgroup *waitgroup_new(void);
 
 /* Adds delta. Returns false, changing nothing, if the counter would go
 ** below zero. Reaching zero wakes every waiter. */
-bool wg_add(waitgroup *wg, long delta);
+bool waitgroup_add(waitgroup *wg, long delta);
 
 /* Returns true at once if the counter is zero. Otherwise queues w for task
-** and returns false with the lock HELD: park with wg_unlock. */
-bool wg_wait(waitgroup *wg, sched_task *task, waiter *w);
+** and returns false with the lock HELD: park with waitgroup_unlock. */
+bool waitgroup_wait(waitgroup *wg, sched_task *task, waiter *w);
 
-void wg_unlock(void *wg);
+void waitgroup_unlock(void *wg);
 
 /* Gives up a parked wait (see chan_cancel). */
-bool wg_cancel(waitgroup *wg, waiter *w);
+bool waitgroup_cancel(waitgroup *wg, waiter *w);
 
-long wg_count(waitgroup *wg);
+long waitgroup_count(waitgroup *wg);
 
 #endif

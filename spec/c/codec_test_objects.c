@@ -4,7 +4,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 
-#include "../../bindings/object.h"
+#include "../../bindings/handle.h"
 
 #define HANDLE_MT "codec_test.handle"
 
@@ -22,7 +22,7 @@ static int handle_gc(lua_State *L) {
   return 0;
 }
 
-int lobj_test(lua_State *L, int idx, lugo_obj **obj, int *flags) {
+int handle_test(lua_State *L, int idx, lugo_obj **obj, int *flags) {
   Handle *h = (Handle *)luaL_testudata(L, idx, HANDLE_MT);
   if (h == NULL || h->obj == NULL)
     return 0;
@@ -32,7 +32,7 @@ int lobj_test(lua_State *L, int idx, lugo_obj **obj, int *flags) {
 }
 
 /* One handle per (object, flags) and VM, cached with weak values. */
-void lobj_push(lua_State *L, lugo_obj *obj, int flags) {
+void handle_push(lua_State *L, lugo_obj *obj, int flags) {
   Handle *h;
   if (luaL_getsubtable(L, LUA_REGISTRYINDEX, HANDLE_MT ".cache") == 0) {
     lua_createtable(L, 0, 1);

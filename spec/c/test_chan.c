@@ -556,7 +556,7 @@ static run_result park_chan(gor *g, chan *c, int next_state) {
 
 static run_result park_wg(gor *g, waitgroup *wg, int next_state) {
   g->state = next_state;
-  g->task.unlock = wg_unlock;
+  g->task.unlock = waitgroup_unlock;
   g->task.unlock_arg = wg;
   return RUN_PARKED;
 }
@@ -620,7 +620,7 @@ static run_result pinger_step(gor *g, sched_worker *w) {
 }
 
 /* Ponger: receives v on in, answers 2v+1 on out, until in closes; then
-** wg_add(wg, -1). */
+** waitgroup_add(wg, -1). */
 enum { Q_RECV, Q_GOT_PARKED, Q_SEND, Q_SENT, Q_END };
 
 static run_result ponger_step(gor *g, sched_worker *w) {
@@ -650,22 +650,22 @@ static run_result ponger_step(gor *g, sched_worker *w) {
         g->state = Q_RECV;
         break;
       case Q_END:
-        CHECK(wg_add(g->wg, -1));
+        CHECK(waitgroup_add(g->wg, -1));
         return RUN_DONE;
     }
   }
 }
 
 /* An outside thread waiting for a waitgroup. */
-static void wg_wait_blocking(waitgroup *wg) {
+static void waitgroup_wait_blocking(waitgroup *wg) {
   sched_thread_task tt;
   waiter w;
   sched_thread_task_init(&tt);
-  if (!wg_wait(wg, &tt.task, &w)) {
-    block_on(&tt, wg_unlock, wg, NULL);
+  if (!waitgroup_wait(wg, &tt.task, &w)) {
+    block_on(&tt, waitgroup_unlock, wg, NULL);
     CHECK(w.success);
   }
-  CHECK(wg_count(wg) == 0);
+  CHECK(waitgroup_count(wg) == 0);
   sched_thread_task_destroy(&tt);
 }
 
@@ -674,7 +674,7 @@ static void test_pingpong(long rounds, bool cross) {
   chan *ab = chan_new(0, sizeof(long), NULL);
   chan *ba = chan_new(0, sizeof(long), NULL);
   chan *done = chan_new(1, sizeof(long), NULL);
-  waitgroup *wg = wg_new();
+  waitgroup *wg = waitgroup_new();
   gor *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
   a->step = pinger_step;
   a->out = ab;
@@ -685,7 +685,7 @@ static void test_pingpong(long rounds, bool cross) {
   b->in = ab;
   b->out = ba;
   b->wg = wg;
-  CHECK(wg_add(wg, 1));
+  CHECK(waitgroup_add(wg, 1));
   atomic_store(&g_errors, 0);
   if (cross) {
     a->state = P_SPAWN;
@@ -704,7 +704,7 @@ static void test_pingpong(long rounds, bool cross) {
   CHECK(recv_blocking(done, &result, &tt, NULL, &parked) == CHAN_OK);
   CHECK(result == rounds);
   sched_thread_task_destroy(&tt);
-  wg_wait_blocking(wg);
+  waitgroup_wait_blocking(wg);
   CHECK(b->i == rounds);  /* ordered by the waitgroup wake */
   CHECK(wait_live_zero(30));
   CHECK(atomic_load(&g_errors) == 0);
@@ -722,7 +722,7 @@ static void test_pingpong(long rounds, bool cross) {
 }
 
 /* Goroutine producers and consumers on one buffered channel; a closer
-** goroutine waits (wg_wait, parked) for the producers and closes it. */
+** goroutine waits (waitgroup_wait, parked) for the producers and closes it. */
 #define GPROD 4
 #define GCONS 4
 
@@ -754,7 +754,7 @@ static run_result gproducer_step(gor *g, sched_worker *w) {
         g->state = G_SEND;
         break;
       case G_END:
-        CHECK(wg_add(g->wg, -1));
+        CHECK(waitgroup_add(g->wg, -1));
         return RUN_DONE;
     }
   }
@@ -788,7 +788,7 @@ static run_result gconsumer_step(gor *g, sched_worker *w) {
         g->state = C_RECV;
         break;
       case C_END:
-        CHECK(wg_add(g->wg, -1));
+        CHECK(waitgroup_add(g->wg, -1));
         return RUN_DONE;
     }
   }
@@ -800,30 +800,30 @@ static run_result gcloser_step(gor *g, sched_worker *w) {
   (void)w;
   switch (g->state) {
     case K_WAIT:
-      if (!wg_wait(g->wg, &g->task, &g->w)) return park_wg(g, g->wg, K_WOKEN);
+      if (!waitgroup_wait(g->wg, &g->task, &g->w)) return park_wg(g, g->wg, K_WOKEN);
       break;
     case K_WOKEN:
       if (!g->w.success) atomic_fetch_add(&g_errors, 1);
       break;
   }
-  if (wg_count(g->wg) != 0) atomic_fetch_add(&g_errors, 1);
+  if (waitgroup_count(g->wg) != 0) atomic_fetch_add(&g_errors, 1);
   CHECK(chan_close(g->out) == CHAN_OK);
-  CHECK(wg_add(g->wg2, -1));
+  CHECK(waitgroup_add(g->wg2, -1));
   return RUN_DONE;
 }
 
 static void test_goroutine_mpmc(size_t cap, long total) {
   double t0 = now();
   chan *c = chan_new(cap, sizeof(long), NULL);
-  waitgroup *prod_wg = wg_new(), *done_wg = wg_new();
+  waitgroup *prod_wg = waitgroup_new(), *done_wg = waitgroup_new();
   gp.per_producer = total / GPROD;
   total = gp.per_producer * GPROD;
   gp.seen = calloc((size_t)total, sizeof *gp.seen);
   atomic_store(&gp.received, 0);
   atomic_store(&g_errors, 0);
   gor *gs = calloc(GPROD + GCONS + 1, sizeof *gs);
-  CHECK(wg_add(prod_wg, GPROD));
-  CHECK(wg_add(done_wg, GCONS + 1));
+  CHECK(waitgroup_add(prod_wg, GPROD));
+  CHECK(waitgroup_add(done_wg, GCONS + 1));
   /* consumers and the closer first, so they park on an empty channel */
   for (int i = 0; i < GCONS; i++) {
     gs[i].step = gconsumer_step;
@@ -846,7 +846,7 @@ static void test_goroutine_mpmc(size_t cap, long total) {
     g->n = gp.per_producer;
     sched_spawn(&g->task);
   }
-  wg_wait_blocking(done_wg);
+  waitgroup_wait_blocking(done_wg);
   CHECK(wait_live_zero(30));
   CHECK(chan_closed(c));
   CHECK(atomic_load(&g_errors) == 0);

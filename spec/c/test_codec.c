@@ -20,7 +20,7 @@
 #include <lualib.h>
 
 #include "../../bindings/codec.h"
-#include "../../bindings/object.h"
+#include "../../bindings/handle.h"
 
 enum { TAG_NIL, TAG_FALSE, TAG_TRUE, TAG_INT, TAG_FLOAT, TAG_STR, TAG_TABLE };
 
@@ -70,7 +70,7 @@ static int l_newobj(lua_State *L) {
   obj_init(&t->base, OBJ_CHAN, testobj_destroy);
   t->id = (int)luaL_checkinteger(L, 1);
   created++;
-  lobj_push(L, &t->base, 0);
+  handle_push(L, &t->base, 0);
   obj_release(&t->base);
   return 1;
 }
@@ -78,16 +78,16 @@ static int l_newobj(lua_State *L) {
 static int l_view(lua_State *L) {
   lugo_obj *o;
   int flags;
-  if (!lobj_test(L, 1, &o, &flags))
+  if (!handle_test(L, 1, &o, &flags))
     return luaL_error(L, "not a handle");
-  lobj_push(L, o, (int)luaL_checkinteger(L, 2));
+  handle_push(L, o, (int)luaL_checkinteger(L, 2));
   return 1;
 }
 
 static int l_objinfo(lua_State *L) {
   lugo_obj *o;
   int flags;
-  if (!lobj_test(L, 1, &o, &flags))
+  if (!handle_test(L, 1, &o, &flags))
     return luaL_error(L, "not a handle");
   lua_pushinteger(L, ((TestObj *)o)->id);
   lua_pushinteger(L, flags);

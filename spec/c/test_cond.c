@@ -30,15 +30,15 @@ static void queue(cond *c, sched_thread_task *tt, waiter *w) {
 /* ---- single thread ---------------------------------------------------- */
 
 static void test_basics(void) {
-  mutex *m = mutex_new();
+  lugo_mutex *m = mutex_new();
   cond *c = cond_new((lugo_obj *)m);
   CHECK(c != NULL);
   CHECK(((lugo_obj *)c)->kind == OBJ_COND);
   CHECK(cond_lock(c) == (lugo_obj *)m);
   /* the cond keeps its lock alive: our reference can go */
   obj_release((lugo_obj *)m);
-  CHECK(mutex_trylock((mutex *)cond_lock(c)));
-  CHECK(mutex_unlock((mutex *)cond_lock(c)));
+  CHECK(mutex_trylock((lugo_mutex *)cond_lock(c)));
+  CHECK(mutex_unlock((lugo_mutex *)cond_lock(c)));
 
   /* signal and broadcast with nobody waiting do nothing, and are not
   ** remembered: a later waiter is not woken by them */
@@ -69,14 +69,14 @@ static void test_basics(void) {
 ** release the mutex, park; a signal before the park cannot be lost (the
 ** waiter is queued before the mutex is released). */
 static void test_wait_unlocks(void) {
-  mutex *m = mutex_new();
+  lugo_mutex *m = mutex_new();
   cond *c = cond_new((lugo_obj *)m);
   sched_thread_task tt;
   sched_thread_task_init(&tt);
   waiter w;
   CHECK(mutex_trylock(m));
   cond_wait_begin(c, &tt.task, &w);           /* queued, internal lock held */
-  CHECK(mutex_unlock(m));                     /* the caller releases its mutex */
+  CHECK(mutex_unlock(m));                     /* the caller releases its lugo_mutex */
   cond_unlock_internal(c);                    /* ... and parks */
   CHECK(w.q != NULL && !tt.woken);
   CHECK(mutex_trylock(m));                    /* the mutex is free for a signaller */
@@ -93,7 +93,7 @@ static void test_wait_unlocks(void) {
 
 static void test_signal_broadcast(void) {
   enum { N = 5 };
-  mutex *m = mutex_new();
+  lugo_mutex *m = mutex_new();
   cond *c = cond_new((lugo_obj *)m);
   obj_release((lugo_obj *)m);
   sched_thread_task tt[N];
@@ -139,7 +139,7 @@ static void test_signal_broadcast(void) {
 }
 
 static void test_abort_cancel(void) {
-  mutex *m = mutex_new();
+  lugo_mutex *m = mutex_new();
   cond *c = cond_new((lugo_obj *)m);
   obj_release((lugo_obj *)m);
   sched_thread_task tt[3];
@@ -182,7 +182,7 @@ static void test_abort_cancel(void) {
 /* ---- threads ---------------------------------------------------------- */
 
 /* Locks m from an outside thread, parking if it is taken. */
-static void lock_blocking(mutex *m, sched_thread_task *tt) {
+static void lock_blocking(lugo_mutex *m, sched_thread_task *tt) {
   waiter w;
   if (mutex_lock(m, &tt->task, &w)) return;
   block_on(tt, mutex_unlock_internal, m, NULL);
@@ -191,7 +191,7 @@ static void lock_blocking(mutex *m, sched_thread_task *tt) {
 
 /* Go's c.Wait(): with m held, queue, release m, park, re-lock m.
 ** *parked (optional) counts it once it is queued and m released. */
-static void cond_wait_blocking(cond *c, mutex *m, sched_thread_task *tt,
+static void cond_wait_blocking(cond *c, lugo_mutex *m, sched_thread_task *tt,
                                atomic_int *parked) {
   waiter w;
   cond_wait_begin(c, &tt->task, &w);
@@ -207,7 +207,7 @@ static void cond_wait_blocking(cond *c, mutex *m, sched_thread_task *tt,
 #define QCAP 8
 
 static struct {
-  mutex *m;
+  lugo_mutex *m;
   cond *not_empty, *not_full;
   long items;                    /* how many the producer makes */
   long queue[QCAP];              /* plain: guarded by m */
@@ -301,7 +301,7 @@ static void test_producer_consumer(long items) {
 #define NWAIT 8
 
 static struct {
-  mutex *m;
+  lugo_mutex *m;
   cond *c;
   bool flag;                     /* guarded by m */
   atomic_int parked, released;

@@ -32,7 +32,7 @@ static long scale;
 
 /* Locks m from an outside thread, parking if it is taken. Returns whether
 ** it had to park. *parked_count (optional) counts it once queued. */
-static bool lock_blocking(mutex *m, sched_thread_task *tt, atomic_int *parked_count) {
+static bool lock_blocking(lugo_mutex *m, sched_thread_task *tt, atomic_int *parked_count) {
   waiter w;
   if (mutex_lock(m, &tt->task, &w)) return false;
   block_on(tt, mutex_unlock_internal, m, parked_count);
@@ -43,7 +43,7 @@ static bool lock_blocking(mutex *m, sched_thread_task *tt, atomic_int *parked_co
 /* ---- single thread -------------------------------------------------- */
 
 static void test_basics(void) {
-  mutex *m = mutex_new();
+  lugo_mutex *m = mutex_new();
   CHECK(m != NULL);
   CHECK(!mutex_unlock(m));            /* unlock of unlocked */
   CHECK(mutex_trylock(m));
@@ -73,7 +73,7 @@ static void test_basics(void) {
 }
 
 static void test_waiters_single_thread(void) {
-  mutex *m = mutex_new();
+  lugo_mutex *m = mutex_new();
   sched_thread_task tt[3];
   waiter w[3];
   for (int i = 0; i < 3; i++) sched_thread_task_init(&tt[i]);
@@ -132,7 +132,7 @@ static void test_waiters_single_thread(void) {
 #define NTHREADS 8
 
 static struct {
-  mutex *m;
+  lugo_mutex *m;
   long per_thread;
   long counter;                  /* plain: only the mutex guards it */
   atomic_int inside;
@@ -191,7 +191,7 @@ static void test_counter(long per_thread, bool trylockers) {
 #define NFIFO 6
 
 static struct {
-  mutex *m;
+  lugo_mutex *m;
   atomic_int parked;
   atomic_int order[NFIFO];
   atomic_int next;

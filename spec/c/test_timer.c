@@ -348,9 +348,9 @@ static bool wait_len(chan *c, size_t n) {
 static chantimer *new_timer(chan **cp, uint64_t period) {
   chan *c = chan_new(1, sizeof(uint64_t), drop8);
   CHECK(c != NULL);
-  chantimer *t = ctimer_new(c, period, make_ns);
+  chantimer *t = chantimer_new(c, period, make_ns);
   CHECK(t != NULL);
-  CHECK(ctimer_chan(t) == c);
+  CHECK(chantimer_chan(t) == c);
   CHECK(refs(c) == 2);          /* ours and the timer's */
   CHECK(refs(t) == 1);
   *cp = c;
@@ -370,9 +370,9 @@ static void test_oneshot(void) {
   chantimer *t = new_timer(&c, 0);
   long d0 = atomic_load(&drops);
   uint64_t v = 0;
-  CHECK(!ctimer_stop(t));       /* new: stopped */
+  CHECK(!chantimer_stop(t));       /* new: stopped */
   uint64_t w = timer_now() + 5 * MS;
-  CHECK(!ctimer_reset(t, w));   /* was not pending */
+  CHECK(!chantimer_reset(t, w));   /* was not pending */
   CHECK(refs(t) == 2 || timer_now() >= w);  /* the armed firing holds one */
   CHECK(recv_wait(c, &v));
   CHECK(v >= w);
@@ -380,11 +380,11 @@ static void test_oneshot(void) {
   sleep_ns(20 * MS);
   CHECK(chan_len(c) == 0);
   CHECK(!try_recv(c, &v));      /* exactly one value */
-  CHECK(!ctimer_stop(t));       /* fired and received: not pending */
+  CHECK(!chantimer_stop(t));       /* fired and received: not pending */
   CHECK(atomic_load(&drops) == d0);
   /* reset after a received fire: not pending, fires once more */
   w = timer_now() + 3 * MS;
-  CHECK(!ctimer_reset(t, w));
+  CHECK(!chantimer_reset(t, w));
   CHECK(recv_wait(c, &v));
   CHECK(v >= w);
   CHECK(wait_refs(t, 1, 10));
@@ -399,8 +399,8 @@ static void test_stop_before_fire(void) {
   chantimer *t = new_timer(&c, 0);
   long d0 = atomic_load(&drops);
   uint64_t w = timer_now() + 50 * MS, v;
-  CHECK(!ctimer_reset(t, w));
-  CHECK(ctimer_stop(t));
+  CHECK(!chantimer_reset(t, w));
+  CHECK(chantimer_stop(t));
   uint64_t after = timer_now();
   CHECK(refs(t) == 1 || after >= w);   /* disarmed: its reference released */
   CHECK(chan_len(c) == 0);
@@ -408,7 +408,7 @@ static void test_stop_before_fire(void) {
   CHECK(chan_len(c) == 0);             /* never delivered */
   CHECK(!try_recv(c, &v));
   if (after < w) CHECK(atomic_load(&drops) == d0);  /* nothing was made either */
-  CHECK(!ctimer_stop(t));              /* stopped already */
+  CHECK(!chantimer_stop(t));              /* stopped already */
   free_timer(t, c);
 }
 
@@ -417,14 +417,14 @@ static void test_stop_after_fire(void) {
   chantimer *t = new_timer(&c, 0);
   long d0 = atomic_load(&drops);
   uint64_t w = timer_now() + 5 * MS, v;
-  CHECK(!ctimer_reset(t, w));
+  CHECK(!chantimer_reset(t, w));
   CHECK(wait_len(c, 1));               /* fired, not received */
   CHECK(wait_refs(t, 1, 10));
-  CHECK(ctimer_stop(t));               /* the unreceived value counts */
+  CHECK(chantimer_stop(t));               /* the unreceived value counts */
   CHECK(atomic_load(&drops) == d0 + 1);/* and was drained */
   CHECK(chan_len(c) == 0);
   CHECK(!try_recv(c, &v));
-  CHECK(!ctimer_stop(t));
+  CHECK(!chantimer_stop(t));
   sleep_ns(20 * MS);
   CHECK(chan_len(c) == 0);
   CHECK(atomic_load(&drops) == d0 + 1);
@@ -439,9 +439,9 @@ static void test_reset(void) {
   /* pending, moved later: fires once, at the new time */
   long d0 = atomic_load(&drops);
   uint64_t w1 = timer_now() + 10 * MS;
-  CHECK(!ctimer_reset(t, w1));
+  CHECK(!chantimer_reset(t, w1));
   uint64_t w2 = timer_now() + 40 * MS;
-  CHECK(ctimer_reset(t, w2));
+  CHECK(chantimer_reset(t, w2));
   uint64_t after = timer_now();
   CHECK(recv_wait(c, &v));
   CHECK(v >= w2);                      /* not at the old time */
@@ -453,9 +453,9 @@ static void test_reset(void) {
   /* pending, moved earlier: fires once at the new time, not again at the old */
   d0 = atomic_load(&drops);
   w1 = timer_now() + 120 * MS;
-  CHECK(!ctimer_reset(t, w1));
+  CHECK(!chantimer_reset(t, w1));
   w2 = timer_now() + 10 * MS;
-  CHECK(ctimer_reset(t, w2));
+  CHECK(chantimer_reset(t, w2));
   after = timer_now();
   CHECK(refs(t) == 2 || timer_now() >= w2);  /* one firing armed, not two */
   CHECK(recv_wait(c, &v));
@@ -468,11 +468,11 @@ static void test_reset(void) {
   /* fired, not received: reset counts it pending and drains it */
   d0 = atomic_load(&drops);
   w1 = timer_now() + 3 * MS;
-  CHECK(!ctimer_reset(t, w1));
+  CHECK(!chantimer_reset(t, w1));
   CHECK(wait_len(c, 1));
   CHECK(wait_refs(t, 1, 10));
   w2 = timer_now() + 5 * MS;
-  CHECK(ctimer_reset(t, w2));
+  CHECK(chantimer_reset(t, w2));
   CHECK(atomic_load(&drops) == d0 + 1);
   CHECK(recv_wait(c, &v));
   CHECK(v >= w2);                      /* the new firing, not the old value */
@@ -482,9 +482,9 @@ static void test_reset(void) {
   CHECK(atomic_load(&drops) == d0 + 1);
 
   /* stopped, then reset: not pending, fires */
-  CHECK(!ctimer_stop(t));
+  CHECK(!chantimer_stop(t));
   w1 = timer_now() + 2 * MS;
-  CHECK(!ctimer_reset(t, w1));
+  CHECK(!chantimer_reset(t, w1));
   CHECK(recv_wait(c, &v));
   CHECK(v >= w1);
   free_timer(t, c);
@@ -499,7 +499,7 @@ static void test_ticker(void) {
   chantimer *t = new_timer(&c, P);
   uint64_t v, prev = 0;
   uint64_t w0 = timer_now() + P;
-  CHECK(!ctimer_reset(t, w0));
+  CHECK(!chantimer_reset(t, w0));
   /* a fast receiver: ticks in order; the k-th (from 0) is at or after the
   ** k-th deadline w0 + k*P (ticks can be missed, never early) */
   int k = 0;
@@ -529,7 +529,7 @@ static void test_ticker(void) {
     if (round == 2) {
       CHECK(wait_len(c, 1));
       uint64_t w = timer_now() + 2 * MS, v2;
-      CHECK(!ctimer_reset(t2, w));
+      CHECK(!chantimer_reset(t2, w));
       CHECK(recv_wait(c2, &v2));       /* would hang if fire blocked on c */
       CHECK(v2 >= w);
     }
@@ -545,7 +545,7 @@ static void test_ticker(void) {
   free_timer(t2, c2);
   long missed = atomic_load(&drops) - d_slow;
   /* stop: pending (a ticker always is), nothing more arrives */
-  CHECK(ctimer_stop(t));
+  CHECK(chantimer_stop(t));
   CHECK(chan_len(c) == 0);
   CHECK(wait_refs(t, 1, 10));
   long d_stop = atomic_load(&drops);
@@ -553,17 +553,17 @@ static void test_ticker(void) {
   CHECK(chan_len(c) == 0);
   CHECK(!try_recv(c, &v));
   CHECK(atomic_load(&drops) == d_stop);
-  CHECK(!ctimer_stop(t));
+  CHECK(!chantimer_stop(t));
   /* restart it */
   w0 = timer_now() + P;
-  CHECK(!ctimer_reset(t, w0));
+  CHECK(!chantimer_reset(t, w0));
   prev = 0;
   for (int j = 0; j < 3; j++) {
     CHECK(recv_wait(c, &v));
     CHECK(v > prev && v >= w0 + (uint64_t)j * P);
     prev = v;
   }
-  CHECK(ctimer_stop(t));
+  CHECK(chantimer_stop(t));
   CHECK(wait_refs(t, 1, 10));
   sleep_ns(3 * P);
   CHECK(chan_len(c) == 0);
@@ -595,7 +595,7 @@ static void *racer_main(void *arg) {
     seen = g;
     if (rs.op == OP_QUIT) return NULL;
     while (timer_now() < rs.at) sched_yield();
-    rs.result = rs.op == OP_STOP ? ctimer_stop(rs.t) : ctimer_reset(rs.t, rs.reset_to);
+    rs.result = rs.op == OP_STOP ? chantimer_stop(rs.t) : chantimer_reset(rs.t, rs.reset_to);
     atomic_store(&rs.done, g);
   }
 }
@@ -617,11 +617,11 @@ static void test_stop_race(int round0, int rounds) {
   for (int r = 0; r < rounds; r++) {
     int round = round0 + r;
     chan *c = chan_new(1, sizeof(uint64_t), drop8);
-    chantimer *t = ctimer_new(c, 0, make_ns);
+    chantimer *t = chantimer_new(c, 0, make_ns);
     ts[r] = t;
     cs[r] = c;
     uint64_t w = timer_now() + 1 * MS;
-    ctimer_reset(t, w);
+    chantimer_reset(t, w);
     /* stop between 200 us before and 400 us after the deadline: the
     ** timer thread takes it at about the deadline */
     uint64_t at = w - 200 * US + rnd() % (600 * US);
@@ -690,9 +690,9 @@ static void test_reset_race(int round0, int rounds) {
   for (int r = 0; r < rounds; r++) {
     int round = round0 + r;
     chan *c = chan_new(1, sizeof(uint64_t), drop8);
-    chantimer *t = ctimer_new(c, 0, make_ns);
+    chantimer *t = chantimer_new(c, 0, make_ns);
     uint64_t w = timer_now() + 1 * MS, w2 = w + 1 * MS;
-    ctimer_reset(t, w);
+    chantimer_reset(t, w);
     uint64_t at = w - 200 * US + rnd() % (600 * US);
     bool racing = r & 1;
     int got = 0;
@@ -767,11 +767,11 @@ static void popped_reset(chantimer *t, bool same_deadline, bool *reset_result) {
   timer_arm(&b->e, timer_now());           /* holds the timer thread */
   CHECK(wait_flag(&b->running));
   uint64_t w = timer_now();                /* due at once */
-  CHECK(!ctimer_reset(t, w));
+  CHECK(!chantimer_reset(t, w));
   timer_arm(&cb->e, w - 1);                /* just before t's firing */
   atomic_store(&b->release, 1);
   CHECK(wait_flag(&cb->running));          /* C and t's firing both taken */
-  *reset_result = ctimer_reset(t, same_deadline ? w : w + 2 * MS);
+  *reset_result = chantimer_reset(t, same_deadline ? w : w + 2 * MS);
   atomic_store(&cb->release, 1);
 }
 
@@ -792,7 +792,7 @@ static void test_popped_reset(void) {
         CHECK(wait_refs(t, 1, 10));
       } else {
         CHECK(recv_wait(c, &v));            /* keeps ticking */
-        CHECK(ctimer_stop(t));
+        CHECK(chantimer_stop(t));
         /* stopped: no firing holds a reference any more */
         bool no_firing_ref_after_stop = wait_refs(t, 1, 0.5);
         if (!no_firing_ref_after_stop)

@@ -3,7 +3,7 @@
 ** tasks woken before they block), 8 outside threads waiting while 4 threads
 ** count 4000 down, reuse over many rounds, goroutine-style waiters parked by
 ** a tiny run hook, and deadlock detection for a registered outside thread
-** (sched_register_thread, wg_cancel). Exits 0 on success, 1 after any
+** (sched_register_thread, waitgroup_cancel). Exits 0 on success, 1 after any
 ** failure.
 **
 **   gcc -std=gnu11 -O2 -pthread core/sched.c core/deadlock.c core/schedworld.c core/preempt.c core/runq.c core/chan.c \
@@ -25,79 +25,79 @@
 /* ---- single thread ---------------------------------------------------- */
 
 static void test_basic(void) {
-  waitgroup *wg = wg_new();
+  waitgroup *wg = waitgroup_new();
   sched_thread_task tt;
   waiter w;
   sched_thread_task_init(&tt);
   CHECK(wg != NULL);
-  CHECK(wg_count(wg) == 0);
-  CHECK(wg_wait(wg, &tt.task, &w));  /* zero: returns at once, lock free */
-  CHECK(wg_wait(wg, &tt.task, &w));
-  CHECK(wg_add(wg, 3));
-  CHECK(wg_count(wg) == 3);
-  CHECK(wg_add(wg, 0));
-  CHECK(wg_count(wg) == 3);
-  CHECK(wg_add(wg, 2));
-  CHECK(wg_count(wg) == 5);
-  CHECK(wg_add(wg, -1));
-  CHECK(wg_count(wg) == 4);
+  CHECK(waitgroup_count(wg) == 0);
+  CHECK(waitgroup_wait(wg, &tt.task, &w));  /* zero: returns at once, lock free */
+  CHECK(waitgroup_wait(wg, &tt.task, &w));
+  CHECK(waitgroup_add(wg, 3));
+  CHECK(waitgroup_count(wg) == 3);
+  CHECK(waitgroup_add(wg, 0));
+  CHECK(waitgroup_count(wg) == 3);
+  CHECK(waitgroup_add(wg, 2));
+  CHECK(waitgroup_count(wg) == 5);
+  CHECK(waitgroup_add(wg, -1));
+  CHECK(waitgroup_count(wg) == 4);
   /* below zero: refused, nothing changes */
-  CHECK(!wg_add(wg, -5));
-  CHECK(wg_count(wg) == 4);
-  CHECK(!wg_add(wg, -1000000));
-  CHECK(wg_count(wg) == 4);
-  CHECK(wg_add(wg, -4));
-  CHECK(wg_count(wg) == 0);
-  CHECK(!wg_add(wg, -1));
-  CHECK(wg_count(wg) == 0);
-  CHECK(wg_add(wg, 0));  /* zero stays zero */
-  CHECK(wg_count(wg) == 0);
-  CHECK(wg_wait(wg, &tt.task, &w));
+  CHECK(!waitgroup_add(wg, -5));
+  CHECK(waitgroup_count(wg) == 4);
+  CHECK(!waitgroup_add(wg, -1000000));
+  CHECK(waitgroup_count(wg) == 4);
+  CHECK(waitgroup_add(wg, -4));
+  CHECK(waitgroup_count(wg) == 0);
+  CHECK(!waitgroup_add(wg, -1));
+  CHECK(waitgroup_count(wg) == 0);
+  CHECK(waitgroup_add(wg, 0));  /* zero stays zero */
+  CHECK(waitgroup_count(wg) == 0);
+  CHECK(waitgroup_wait(wg, &tt.task, &w));
   CHECK(!tt.woken);
   /* reference counting: destroyed by the last release only (ASan checks
   ** the free and that nothing leaks) */
   obj_retain((lugo_obj *)wg);
   obj_release((lugo_obj *)wg);
-  CHECK(wg_add(wg, 1) && wg_count(wg) == 1);
+  CHECK(waitgroup_add(wg, 1) && waitgroup_count(wg) == 1);
   obj_release((lugo_obj *)wg);
   sched_thread_task_destroy(&tt);
 }
 
-/* Waiters of this very thread: wg_wait queues and keeps the lock, we
+/* Waiters of this very thread: waitgroup_wait queues and keeps the lock, we
 ** release it by hand (as sched_block would), then counting down wakes; a
 ** woken thread task has its flag set, so sched_block returns at once. */
 static void test_waiters_single_thread(void) {
   enum { N = 5 };
-  waitgroup *wg = wg_new();
+  waitgroup *wg = waitgroup_new();
   sched_thread_task tt[N];
   waiter w[N];
   for (int i = 0; i < N; i++) sched_thread_task_init(&tt[i]);
-  CHECK(wg_add(wg, 2));
+  CHECK(waitgroup_add(wg, 2));
   for (int i = 0; i < N; i++) {
-    CHECK(!wg_wait(wg, &tt[i].task, &w[i]));
-    wg_unlock(wg);
+    CHECK(!waitgroup_wait(wg, &tt[i].task, &w[i]));
+    waitgroup_unlock(wg);
     CHECK(w[i].task == &tt[i].task && !w[i].success);
   }
   /* neither a refused add nor one that leaves the count above zero wakes */
-  CHECK(!wg_add(wg, -3));
-  CHECK(wg_add(wg, 1));
-  CHECK(wg_add(wg, -2));
-  CHECK(wg_add(wg, 0));
-  CHECK(wg_count(wg) == 1);
+  CHECK(!waitgroup_add(wg, -3));
+  CHECK(waitgroup_add(wg, 1));
+  CHECK(waitgroup_add(wg, -2));
+  CHECK(waitgroup_add(wg, 0));
+  CHECK(waitgroup_count(wg) == 1);
   for (int i = 0; i < N; i++) CHECK(!tt[i].woken && !w[i].success);
   /* reaching zero wakes every waiter, with success */
-  CHECK(wg_add(wg, -1));
-  CHECK(wg_count(wg) == 0);
+  CHECK(waitgroup_add(wg, -1));
+  CHECK(waitgroup_count(wg) == 0);
   for (int i = 0; i < N; i++) {
     CHECK(tt[i].woken && w[i].success);
     SETTLE(&tt[i]);
     CHECK(!tt[i].woken);
   }
   /* the queue was emptied: a later zero crossing wakes nobody old */
-  CHECK(wg_add(wg, 1));
-  CHECK(!wg_wait(wg, &tt[0].task, &w[0]));
-  wg_unlock(wg);
-  CHECK(wg_add(wg, -1));
+  CHECK(waitgroup_add(wg, 1));
+  CHECK(!waitgroup_wait(wg, &tt[0].task, &w[0]));
+  waitgroup_unlock(wg);
+  CHECK(waitgroup_add(wg, -1));
   CHECK(tt[0].woken && w[0].success);
   for (int i = 1; i < N; i++) CHECK(!tt[i].woken);
   SETTLE(&tt[0]);
@@ -124,9 +124,9 @@ static bool wait_blocking(waitgroup *wg, atomic_int *parked) {
   waiter w;
   bool did_park = false;
   sched_thread_task_init(&tt);
-  if (!wg_wait(wg, &tt.task, &w)) {
+  if (!waitgroup_wait(wg, &tt.task, &w)) {
     did_park = true;
-    block_on(&tt, wg_unlock, wg, parked);
+    block_on(&tt, waitgroup_unlock, wg, parked);
     CHECK(w.success);
   }
   sched_thread_task_destroy(&tt);
@@ -137,7 +137,7 @@ static void *waiter_main(void *arg) {
   (void)arg;
   if (wait_blocking(mt.wg, &mt.parked)) atomic_fetch_add(&mt.did_park, 1);
   /* nobody adds again in this test: woken means the count is zero */
-  if (wg_count(mt.wg) != 0) atomic_fetch_add(&mt.woke_early, 1);
+  if (waitgroup_count(mt.wg) != 0) atomic_fetch_add(&mt.woke_early, 1);
   atomic_fetch_add(&mt.woke, 1);
   return NULL;
 }
@@ -146,24 +146,24 @@ static void *done_main(void *arg) {
   (void)arg;
   while (!atomic_load(&mt.start)) nap();
   for (int i = 0; i < PER_DONE; i++) {
-    if (!wg_add(mt.wg, -1)) atomic_fetch_add(&mt.refused, 1);
+    if (!waitgroup_add(mt.wg, -1)) atomic_fetch_add(&mt.refused, 1);
   }
   return NULL;
 }
 
 /* 8 waiters, 4 threads counting 4000 down. parked_first: the waiters are
 ** all queued before the countdown starts (every waiter must be woken by a
-** wg_add); else they race with it. */
+** waitgroup_add); else they race with it. */
 static void test_threads(bool parked_first) {
   double t0 = now();
-  mt.wg = wg_new();
+  mt.wg = waitgroup_new();
   atomic_store(&mt.parked, 0);
   atomic_store(&mt.woke, 0);
   atomic_store(&mt.woke_early, 0);
   atomic_store(&mt.did_park, 0);
   atomic_store(&mt.refused, 0);
   atomic_store(&mt.start, !parked_first);
-  CHECK(wg_add(mt.wg, NDONE * PER_DONE));
+  CHECK(waitgroup_add(mt.wg, NDONE * PER_DONE));
   pthread_t waiters[NWAITERS], doners[NDONE];
   for (int i = 0; i < NDONE; i++)
     CHECK(pthread_create(&doners[i], NULL, done_main, NULL) == 0);
@@ -172,7 +172,7 @@ static void test_threads(bool parked_first) {
   if (parked_first) {
     CHECK(wait_count(&mt.parked, NWAITERS, 10));
     CHECK(atomic_load(&mt.woke) == 0);
-    CHECK(wg_count(mt.wg) == NDONE * PER_DONE);
+    CHECK(waitgroup_count(mt.wg) == NDONE * PER_DONE);
     atomic_store(&mt.start, 1);
   }
   for (int i = 0; i < NDONE; i++) pthread_join(doners[i], NULL);
@@ -181,8 +181,8 @@ static void test_threads(bool parked_first) {
   CHECK(atomic_load(&mt.woke) == NWAITERS);
   CHECK(atomic_load(&mt.woke_early) == 0);
   if (parked_first) CHECK(atomic_load(&mt.did_park) == NWAITERS);
-  CHECK(wg_count(mt.wg) == 0);
-  CHECK(!wg_add(mt.wg, -1));
+  CHECK(waitgroup_count(mt.wg) == 0);
+  CHECK(!waitgroup_add(mt.wg, -1));
   CHECK(wait_blocking(mt.wg, NULL) == false);  /* zero: no wait */
   obj_release((lugo_obj *)mt.wg);
   printf("  %d waiters, %d x %d add(-1)%s: %d parked, %.2f s\n", NWAITERS, NDONE,
@@ -226,7 +226,7 @@ static void *reuse_doner(void *arg) {
     while (atomic_load(&ru.round_added) < r) nap();
     for (int i = 0; i < RPER; i++) {
       atomic_fetch_add(&ru_done_units[r], 1);
-      if (!wg_add(ru.wg, -1)) atomic_fetch_add(&ru.early, 1000);
+      if (!waitgroup_add(ru.wg, -1)) atomic_fetch_add(&ru.early, 1000);
     }
   }
   return NULL;
@@ -234,7 +234,7 @@ static void *reuse_doner(void *arg) {
 
 static void test_reuse(void) {
   double t0 = now();
-  ru.wg = wg_new();
+  ru.wg = waitgroup_new();
   atomic_store(&ru.round_added, -1);
   atomic_store(&ru.early, 0);
   pthread_t th[RWAITERS + RDONE];
@@ -244,8 +244,8 @@ static void test_reuse(void) {
     CHECK(pthread_create(&th[RWAITERS + i], NULL, reuse_doner, NULL) == 0);
   for (int r = 0; r < ROUNDS; r++) {
     /* the previous round must have reached zero before this add */
-    while (wg_count(ru.wg) != 0) nap();
-    CHECK(wg_add(ru.wg, RDONE * RPER));
+    while (waitgroup_count(ru.wg) != 0) nap();
+    CHECK(waitgroup_add(ru.wg, RDONE * RPER));
     atomic_store(&ru.round_added, r);
   }
   for (int i = 0; i < RWAITERS + RDONE; i++) pthread_join(th[i], NULL);
@@ -254,7 +254,7 @@ static void test_reuse(void) {
   for (int r = 0; r < ROUNDS; r++)
     if (atomic_load(&ru.finished[r]) != RWAITERS) bad++;
   CHECK(bad == 0);
-  CHECK(wg_count(ru.wg) == 0);
+  CHECK(waitgroup_count(ru.wg) == 0);
   obj_release((lugo_obj *)ru.wg);
   printf("  reuse: %d rounds x %d waiters, %.2f s\n", ROUNDS, RWAITERS, now() - t0);
 }
@@ -280,7 +280,7 @@ static void *hook_worker_start(sched_worker *w, int index) {
 
 static void gor_unlock(void *arg) {
   atomic_fetch_add(&g_parked, 1);
-  wg_unlock(arg);
+  waitgroup_unlock(arg);
 }
 
 static run_result hook_run(sched_worker *w, void *vm, sched_task *t) {
@@ -291,12 +291,12 @@ static run_result hook_run(sched_worker *w, void *vm, sched_task *t) {
   if (g->yields > 0) {
     /* a counter task: gives way yields-1 times, then counts wg down */
     if (--g->yields > 0) return RUN_YIELDED;
-    if (!wg_add(g->wg, -1)) atomic_fetch_add(&g_errors, 1);
+    if (!waitgroup_add(g->wg, -1)) atomic_fetch_add(&g_errors, 1);
     return RUN_DONE;
   }
   switch (g->state) {
     case 0:
-      if (!wg_wait(g->wg, t, &g->w)) {
+      if (!waitgroup_wait(g->wg, t, &g->w)) {
         g->state = 1;
         t->unlock = gor_unlock;
         t->unlock_arg = g->wg;
@@ -306,11 +306,11 @@ static run_result hook_run(sched_worker *w, void *vm, sched_task *t) {
       break;
     case 1:
       if (!g->w.success) atomic_fetch_add(&g_errors, 1);
-      if (wg_count(g->wg) != 0) atomic_fetch_add(&g_errors, 1);
+      if (waitgroup_count(g->wg) != 0) atomic_fetch_add(&g_errors, 1);
       atomic_fetch_add(&g_woke, 1);
       break;
   }
-  if (!wg_add(g->done, -1)) atomic_fetch_add(&g_errors, 1);
+  if (!waitgroup_add(g->done, -1)) atomic_fetch_add(&g_errors, 1);
   return RUN_DONE;
 }
 
@@ -321,10 +321,10 @@ static void test_goroutine_waiters(void) {
   double t0 = now();
   sched_init(&hooks);
   CHECK(sched_set_workers(2));
-  waitgroup *wg = wg_new(), *done = wg_new();
+  waitgroup *wg = waitgroup_new(), *done = waitgroup_new();
   gor *gs = calloc(NG, sizeof *gs);
-  CHECK(wg_add(wg, 3));
-  CHECK(wg_add(done, NG));
+  CHECK(waitgroup_add(wg, 3));
+  CHECK(waitgroup_add(done, NG));
   for (int i = 0; i < NG; i++) {
     gs[i].wg = wg;
     gs[i].done = done;
@@ -333,10 +333,10 @@ static void test_goroutine_waiters(void) {
   /* all parked (their worker released the lock) before the count drops */
   wait_count(&g_parked, NG, 10);
   CHECK(atomic_load(&g_parked) == NG);
-  CHECK(wg_add(wg, -1));
-  CHECK(wg_add(wg, -1));
-  CHECK(atomic_load(&g_woke) == 0 && wg_count(done) == NG);
-  CHECK(wg_add(wg, -1));  /* wakes all 64, on their workers */
+  CHECK(waitgroup_add(wg, -1));
+  CHECK(waitgroup_add(wg, -1));
+  CHECK(atomic_load(&g_woke) == 0 && waitgroup_count(done) == NG);
+  CHECK(waitgroup_add(wg, -1));  /* wakes all 64, on their workers */
   CHECK(!wait_blocking(wg, NULL));
   wait_blocking(done, NULL);  /* the main thread waits for the goroutines */
   CHECK(atomic_load(&g_woke) == NG);
@@ -353,7 +353,7 @@ static void test_goroutine_waiters(void) {
 
 /* A registered outside thread (sched_register_thread) waiting while every
 ** goroutine is parked is woken with its deadlock flag set; its waiter is
-** still queued and wg_cancel takes it out. Waiting for a goroutine that can
+** still queued and waitgroup_cancel takes it out. Waiting for a goroutine that can
 ** still run is no deadlock. */
 static struct {
   waitgroup *wg1, *wg2, *wg3;
@@ -369,13 +369,13 @@ static void *deadlock_thread(void *arg) {
   waiter w;
 
   /* 1: a goroutine counts wg1 down after yielding a while: no deadlock */
-  CHECK(wg_add(dl.wg1, 1));
+  CHECK(waitgroup_add(dl.wg1, 1));
   dl.counter.wg = dl.wg1;
   dl.counter.yields = 200;
   sched_spawn(&dl.counter.task);
   sched_thread_task_init(&tt);
-  if (!wg_wait(dl.wg1, &tt.task, &w)) {
-    block_on(&tt, wg_unlock, dl.wg1, NULL);
+  if (!waitgroup_wait(dl.wg1, &tt.task, &w)) {
+    block_on(&tt, waitgroup_unlock, dl.wg1, NULL);
   } else {
     w.success = true;  /* the counter was faster: fine too */
   }
@@ -385,27 +385,27 @@ static void *deadlock_thread(void *arg) {
 
   /* 2: the only goroutine waits on wg2, which only we could count down,
   ** and we wait on wg1: nobody can wake anybody */
-  CHECK(wg_add(dl.wg1, 1));
-  CHECK(wg_add(dl.wg2, 1));
-  CHECK(wg_add(dl.wg3, 1));
+  CHECK(waitgroup_add(dl.wg1, 1));
+  CHECK(waitgroup_add(dl.wg2, 1));
+  CHECK(waitgroup_add(dl.wg3, 1));
   dl.sleeper.wg = dl.wg2;
   dl.sleeper.done = dl.wg3;
   sched_spawn(&dl.sleeper.task);
   sched_thread_task_init(&tt);
-  CHECK(!wg_wait(dl.wg1, &tt.task, &w));
-  block_on(&tt, wg_unlock, dl.wg1, NULL);
+  CHECK(!waitgroup_wait(dl.wg1, &tt.task, &w));
+  block_on(&tt, waitgroup_unlock, dl.wg1, NULL);
   dl.second_deadlock = tt.deadlock;
   dl.second_woken = w.success;
-  dl.cancelled = wg_cancel(dl.wg1, &w);
-  dl.count_after = wg_count(dl.wg1);
+  dl.cancelled = waitgroup_cancel(dl.wg1, &w);
+  dl.count_after = waitgroup_count(dl.wg1);
   sched_thread_task_destroy(&tt);
   return NULL;
 }
 
 static void test_deadlock(void) {
-  dl.wg1 = wg_new();
-  dl.wg2 = wg_new();
-  dl.wg3 = wg_new();
+  dl.wg1 = waitgroup_new();
+  dl.wg2 = waitgroup_new();
+  dl.wg3 = waitgroup_new();
   atomic_store(&g_errors, 0);
   atomic_store(&g_woke, 0);
   CHECK(sched_live() == 0);
@@ -418,13 +418,13 @@ static void test_deadlock(void) {
   CHECK(dl.cancelled);            /* still queued: the wait is given up */
   CHECK(dl.count_after == 1);     /* and nothing counted */
   /* unblock the sleeper so it can finish */
-  CHECK(wg_add(dl.wg2, -1));
+  CHECK(waitgroup_add(dl.wg2, -1));
   wait_blocking(dl.wg3, NULL);
   wait_live_zero(30);
   CHECK(sched_live() == 0);
   CHECK(atomic_load(&g_errors) == 0);
   CHECK(atomic_load(&g_woke) == 1);
-  CHECK(wg_add(dl.wg1, -1));
+  CHECK(waitgroup_add(dl.wg1, -1));
   obj_release((lugo_obj *)dl.wg1);
   obj_release((lugo_obj *)dl.wg2);
   obj_release((lugo_obj *)dl.wg3);
