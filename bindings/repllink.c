@@ -141,12 +141,19 @@ static int l_chan_closed(lua_State *L) {
 static atomic_bool line_running;     /* a line (or script) runs: Ctrl-C interrupts */
 static lua_State *scratch;           /* this thread's own state: syntax, dumps */
 
-/* Ends the running line with the error msg. A try is refused before the
-** line becomes interruptible, and can miss while goroutine 1 moves between
-** states: repeat until the message was raised or the line is over. */
+/* Ends the running line with the error msg. A try is refused until the
+** line is interruptible, and can miss while goroutine 1 moves between
+** states: repeat until the message was raised, or the line, interruptible
+** once, is not any more (it raised, or ended), or it is over. */
 void repl_interrupt_line(const char *msg) {
-  for (int i = 0; i < 2000 && atomic_load(&line_running); i++) {
-    if (gor_interrupt_main(msg) && !gor_main_interrupt_pending()) return;
+  bool accepted = false;
+  while (atomic_load(&line_running)) {
+    if (gor_interrupt_main(msg)) {
+      accepted = true;
+      if (!gor_main_interrupt_pending()) return;   /* raised */
+    } else if (accepted) {
+      return;
+    }
     nanosleep(&(struct timespec){0, 2000000}, NULL);
   }
 }
