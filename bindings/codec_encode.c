@@ -357,14 +357,12 @@ static void note_globals(Enc *e, int idx, int dumpidx) {
     lua_pop(L, 1);
   }
   if (env_up < 0) return;
-  size_t n;
-  const char *dump = lua_tolstring(L, dumpidx, &n);
   if (e->gnames == 0) {     /* made at the first such function */
     lua_newtable(L);
     lua_replace(L, e->gnames_slot);
     e->gnames = e->gnames_slot;
   }
-  dump_push_global_names(L, (const unsigned char *)dump + 4, n - 4, env_up);
+  dump_push_global_names(L, dumpidx, 4, env_up);   /* after the u32 hash */
   lua_Integer count = (lua_Integer)lua_rawlen(L, -1);
   for (lua_Integer k = 1; k <= count; k++) {
     lua_rawgeti(L, -1, k);

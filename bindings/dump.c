@@ -193,12 +193,15 @@ static void push_cache(lua_State *L) {
   lua_rawsetp(L, LUA_REGISTRYINDEX, &cache_key);
 }
 
-void dump_push_global_names(lua_State *L, const unsigned char *dump, size_t n,
-                            int env_up) {
+void dump_push_global_names(lua_State *L, int dumpidx, size_t offset, int env_up) {
   luaL_checkstack(L, 8, NULL);
+  dumpidx = lua_absindex(L, dumpidx);
+  size_t n;
+  const unsigned char *dump = (const unsigned char *)lua_tolstring(L, dumpidx, &n) + offset;
+  n -= offset;
   push_cache(L);
   int cache = lua_gettop(L);
-  lua_pushlstring(L, (const char *)dump, n);
+  lua_pushvalue(L, dumpidx);       /* the key: the caller's string, no copy */
   lua_pushvalue(L, -1);
   if (lua_rawget(L, cache) == LUA_TTABLE) {
     lua_replace(L, cache);

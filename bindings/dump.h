@@ -25,13 +25,12 @@ void dump_skip(dump_reader *r, size_t n);
 void dump_skip_string(dump_reader *r);
 void dump_skip_constants(dump_reader *r);
 
-/* Pushes an array of the global names that the function dumped in
-** dump[0..n) reads or assigns through its upvalue env_up (0-based; the
+/* Pushes an array of the global names that the function dumped in the
+** string at dumpidx (its bytes from offset on) reads or assigns through its upvalue env_up (0-based; the
 ** function's _ENV), functions nested in it included: the keys of its
 ** GETTABUP and SETTABUP instructions on _ENV. Each name once. Cached per
-** VM by the dump's bytes, so each prototype is read once. A chunk it
-** cannot read gives an empty array. */
-void dump_push_global_names(lua_State *L, const unsigned char *dump, size_t n,
-                            int env_up);
+** VM with that string as the key (equal bytes, equal key: each prototype
+** is read once). A chunk it cannot read gives an empty array. */
+void dump_push_global_names(lua_State *L, int dumpidx, size_t offset, int env_up);
 
 #endif
