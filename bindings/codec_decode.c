@@ -14,7 +14,7 @@ typedef struct Dec {
   const codec_msg *msg;
   const unsigned char *p, *end;
   int env;                /* receiver's globals */
-  int refs;               /* slot of the table of shared objects, or nil */
+  int refs;               /* stack index of the table of shared objects, or nil */
   unsigned nobj;
   int depth;
 } Dec;

@@ -38,7 +38,7 @@ typedef struct Enc {
   ** encoded now, in the same terms. */
   int carry;
   int gnames;             /* stack index of that table, or 0: none yet */
-  int gnames_slot;        /* where it goes once made */
+  int gnames_index;        /* where it goes once made */
   lua_Integer gcount, gfrom;
 } Enc;
 
@@ -359,8 +359,8 @@ static void note_globals(Enc *e, int idx, int dumpidx) {
   if (env_up < 0) return;
   if (e->gnames == 0) {     /* made at the first such function */
     lua_newtable(L);
-    lua_replace(L, e->gnames_slot);
-    e->gnames = e->gnames_slot;
+    lua_replace(L, e->gnames_index);
+    e->gnames = e->gnames_index;
   }
   dump_push_global_names(L, dumpidx, 4, env_up);   /* after the u32 hash */
   lua_Integer count = (lua_Integer)lua_rawlen(L, -1);
@@ -518,7 +518,7 @@ static void encode_message(lua_State *L, int first, int n, int env,
   e.gnames = 0;
   if (e.carry) {
     lua_pushnil(L);
-    e.gnames_slot = lua_gettop(L);
+    e.gnames_index = lua_gettop(L);
   }
   for (int i = 0; i < n; i++) {
     Path root = {NULL, P_ROOT, i + 1, 0, NULL};

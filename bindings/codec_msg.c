@@ -84,8 +84,8 @@ void codec_clone(codec_msg *dst, const codec_msg *src) {
   if (!codec_copy(dst, src)) abort();
 }
 
-/* Registry keys (their addresses): the pending slot, and the metatables of
-** pending slots and of message boxes. */
+/* Registry keys (their addresses): the pending box, and the metatables of
+** pending boxes and of message boxes. */
 static const char pending_key = 0;
 static const char pending_meta_key = 0;
 static const char box_meta_key = 0;
@@ -95,7 +95,7 @@ static int box_gc(lua_State *L) {
   return 0;
 }
 
-/* This VM's slot for the message being decoded (a userdata anchored in the
+/* This VM's box for the message being decoded (a userdata anchored in the
 ** registry whose __gc frees what a raising decode left there). */
 typedef struct Pending {
   int busy;               /* a decode is using msg, or one raised */
@@ -107,7 +107,7 @@ static int pending_gc(lua_State *L) {
   return 0;
 }
 
-static Pending *pending_slot(lua_State *L) {
+static Pending *pending_box(lua_State *L) {
   Pending *p;
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &pending_key) == LUA_TUSERDATA) {
     p = lua_touserdata(L, -1);
@@ -141,11 +141,11 @@ int codec_decode_owned(lua_State *L, codec_msg *msg, int env) {
     return n;
   }
   /* Decoding may raise (a module that fails to load): the message waits in
-  ** the VM's pending slot, freed by the next use or the state's close. A
+  ** the VM's pending box, freed by the next use or the state's close. A
   ** nested decode (a module decoding while it loads), or every decode after
   ** one raised, uses a box instead. */
   env = env ? lua_absindex(L, env) : 0;
-  Pending *p = pending_slot(L);
+  Pending *p = pending_box(L);
   if (p->busy) return decode_boxed(L, msg, env);
   p->busy = 1;
   p->msg = *msg;

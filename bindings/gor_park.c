@@ -10,13 +10,12 @@
 **  -------------------------  ------------------------  -------------------------
 **  g->op (goroutine_impl.h)   op_begin sets op.task;    wakers and cancels (core
 **                             the blocking call fills   wake paths, ops->cancel)
-**                             w, slot, timer, then      under the object's lock;
+**                             w, value, timer, then     under the object's lock;
 **                             queues w under the        the continuation k after
 **                             object's lock             the resume
-**  task->unlock, unlock_arg   op_park, before the       run_task (core/sched.c)
-**   (core/scheduler.h)        yield (or before          after hooks.run returned
-**                             sched_block: outside      RUN_PARKED, then cleared;
-**                             threads)                  sched_block (outside)
+**  task->unlock, unlock_arg   op_park, before           sched_block (core/
+**   (core/scheduler.h)        sched_block, outside      deadlock.c); a goroutine
+**                             threads only              unlocks in op_park itself
 **  g->reason                  op_park: YIELD_PARK and   gor_run (goroutine.c)
 **                             gor_l_yield: GOSCHED,     once lua_resume returns
 **                             before the yield;         LUA_YIELD: PARK ->
@@ -53,16 +52,16 @@
 ** preemption in a nested coroutine yields nothing with g->preempted set;
 ** settle passes it up the same way, and gor_run sees YIELD_GOSCHED.
 **
-** THE OBJECT'S LOCK ACROSS THE YIELD. op_park returns with the lock that
-** the blocking call took to queue its waiter still held (a channel's mutex,
-** a select's channels', a run_join's mu...); the worker releases it through
-** task->unlock once lua_resume has returned (run_task, RUN_PARKED). Until
-** then the goroutine still runs: the longjmp out of lua_yieldk and, in a
-** nested coroutine, coroutine.lua's settle, which is Lua code that may
-** allocate, so run the collector and __gc metamethods, under that mutex.
-** Must the lock be held that long? No. It guards the queued waiter, and
-** nothing can resume the goroutine before run_task returns whether the lock
-** is held or not (checked in core/sched.c):
+** THE OBJECT'S LOCK IS RELEASED BEFORE THE YIELD. A blocking call queues
+** its waiter under the object's lock (a channel's mutex, a select's
+** channels', a run_join's mu...) and calls op_park with it held. For a
+** goroutine, op_park writes the fields above, then runs ops->unlock(obj),
+** then yields: the longjmp out of lua_yieldk and, in a nested coroutine,
+** coroutine.lua's settle (Lua code that may allocate, so run the collector
+** and __gc metamethods) run with no object's lock held. A waker may take
+** the waiter and wake the goroutine while it is still on its stack; that
+** is safe because nothing can resume it before run_task returns (checked
+** in core/sched.c):
 **  - a started goroutine runs only on its owner: t->owner is fixed at its
 **    first run, and steal() and the global queue carry only new tasks;
 **  - sched_wake from another thread (a waker goroutine on another worker,
@@ -70,20 +69,16 @@
 **    the owner's inbox, which the owner drains in find_work, between tasks:
 **    after run_task has returned;
 **  - sched_wake on the owner's thread can come only from the task running
-**    there, which is this goroutine itself (then runnext: it runs again
-**    right after it parks, which is right, since its waiter was taken);
-**  - wakers and cancels touch C memory only (the waiter, op->slot, the
-**    object), never the goroutine's Lua state.
-** So for goroutines the lock could be released in op_park once the waiter
-** is queued and the fields above are written, just before lua_yieldk, with
-** task->unlock left NULL; a wake-up in between waits in the inbox until the
-** goroutine is off its stack. Outside threads keep the hook: sched_block
-** must list the thread as blocked before the unlock lets it be woken. The
-** lock is therefore not needed across the yield; it stays so for now (this
-** file documents it, it does not change it). What holding it costs: Lua
-** code, and any finalizer, runs under the object's mutex (a finalizer that
-** touches the same object would deadlock the worker on a non-recursive
-** mutex), and the critical section is longer than it needs to be.
+**    there, and the goroutine no longer runs Lua code of its own before
+**    the yield;
+**  - wakers and cancels touch C memory only (the waiter, op->value, the
+**    object), never the goroutine's Lua state, and the goroutine reads
+**    them again only in k, after the inbox's mutex ordered the two.
+** An outside thread instead hands the unlock to sched_block through
+** task->unlock: it must be listed as blocked before a waker can find it.
+** (Until issue 12 goroutines did the same, releasing the lock in run_task
+** after lua_resume returned; a finalizer touching the same object then
+** deadlocked the worker on its non-recursive mutex.)
 **
 ** op_begin checks that the calling coroutine can yield and, in a nested
 ** coroutine, that the goroutine's own coroutine can too: else a blocking
@@ -276,9 +271,11 @@ void park_interrupt_check(lua_State *L, goroutine *g) {
 
 int op_park(lua_State *L, lugo_op *op, const park_ops *ops, void *obj,
             lua_KFunction k) {
-  op->task->unlock = ops->unlock;
-  op->task->unlock_arg = obj;
   if (op->task->kind == TASK_THREAD) {
+    /* sched_block lists the thread as blocked, then unlocks: only then
+    ** may a waker find it (see "THE OBJECT'S LOCK ACROSS THE YIELD"). */
+    op->task->unlock = ops->unlock;
+    op->task->unlock_arg = obj;
     sched_thread_task *tt = (sched_thread_task *)op->task;
     outside_op *outside = (outside_op *)tt;
     outside->L = L;
@@ -296,11 +293,15 @@ int op_park(lua_State *L, lugo_op *op, const park_ops *ops, void *obj,
   g->reason = YIELD_PARK;
   g->wait_reason = ops->reason;
   lua_pushlightuserdata(L, &park_sentinel);
+  lua_KFunction resumed = k;
   if (g == atomic_load(&main_g) && atomic_load(&main_interruptible)) {
     note_main_wait(ops, obj, op, k);
-    return lua_yieldk(L, 1, (lua_KContext)op, main_resumed);
+    resumed = main_resumed;
   }
-  return lua_yieldk(L, 1, (lua_KContext)op, k);
+  /* Everything the waker or a dump reads is written: let wakers in. No
+  ** Lua code (coroutine.lua's settle, a finalizer) runs under the lock. */
+  if (ops->unlock) ops->unlock(obj);
+  return lua_yieldk(L, 1, (lua_KContext)op, resumed);
 }
 
 /* ---- yields ---- */

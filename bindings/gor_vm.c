@@ -14,7 +14,7 @@
 
 #define POOL_MAX 1024
 
-/* Gives g a coroutine of this VM (idle or new) and a registry slot for its
+/* Gives g a coroutine of this VM (idle or new) and a registry reference for its
 ** env. */
 void copool_get(lua_State *L, vm_state *p, goroutine *g) {
   if (p->count > 0) {
@@ -30,7 +30,7 @@ void copool_get(lua_State *L, vm_state *p, goroutine *g) {
   g->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-/* Takes back the coroutine and env slot of g, finished; frees them if the
+/* Takes back the coroutine and env reference of g, finished; frees them if the
 ** pool is full or the coroutine cannot be reset. */
 void copool_put(lua_State *L, vm_state *p, goroutine *g) {
   lua_State *co = g->co;
@@ -54,7 +54,7 @@ void copool_put(lua_State *L, vm_state *p, goroutine *g) {
     }
   }
   if (reusable && p->count < p->cap) {
-    lua_pushboolean(L, 0);   /* lets the env go, keeps the slot */
+    lua_pushboolean(L, 0);   /* lets the env go, keeps the reference */
     lua_rawseti(L, LUA_REGISTRYINDEX, g->env_ref);
     p->idle[p->count++] = (idle_co){co, g->co_ref, g->env_ref};
     return;

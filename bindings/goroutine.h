@@ -14,7 +14,7 @@
 typedef struct lugo_op {
   sched_task *task;
   waiter w;
-  codec_msg slot;            /* the value sent, or the one received */
+  codec_msg value;           /* the value sent, or the one received */
   timer_entry timer;         /* lugo.sleep's wake-up */
 } lugo_op;
 
@@ -42,8 +42,9 @@ typedef struct park_ops {
 } park_ops;
 
 /* Parks the caller until its waiter is woken, then finishes in k (called as
-** k(L, LUA_YIELD, (lua_KContext)op)). ops->unlock(obj) runs once the caller
-** is off its stack (park-commit). An outside thread woken by a deadlock
+** k(L, LUA_YIELD, (lua_KContext)op)). ops->unlock(obj) runs once the wait
+** is recorded, before the yield (park-commit, docs/architecture.md rule 1;
+** for an outside thread, inside sched_block). An outside thread woken by a deadlock
 ** gets the deadlock error instead (the lugo command reports and exits 2).
 ** Use as `return op_park(...)`. */
 int op_park(lua_State *L, lugo_op *op, const park_ops *ops, void *obj,

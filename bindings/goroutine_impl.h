@@ -55,7 +55,7 @@ typedef struct goroutine {
   size_t scratch_size;
 } goroutine;
 
-/* An idle coroutine, anchored at co_ref, with the registry slot (holding
+/* An idle coroutine, anchored at co_ref, with the registry reference (holding
 ** false) that the env of the next goroutine to run on it takes: a rawseti
 ** costs less than a luaL_ref and luaL_unref per goroutine. */
 typedef struct idle_co {
@@ -119,10 +119,10 @@ void park_install_wrappers(lua_State *L);
 
 /* ---- worker VMs, the coroutine pool, preemption (gor_vm.c) ---- */
 
-/* Gives g a coroutine of the VM L (idle or new) and a registry slot for
+/* Gives g a coroutine of the VM L (idle or new) and a registry reference for
 ** its env. */
 void copool_get(lua_State *L, vm_state *p, goroutine *g);
-/* Takes back the coroutine and env slot of g, finished; frees them if the
+/* Takes back the coroutine and env reference of g, finished; frees them if the
 ** pool is full or the coroutine cannot be reset. */
 void copool_put(lua_State *L, vm_state *p, goroutine *g);
 /* The scheduler's hooks (gor_hooks): a new worker's VM; preempt task t. */

@@ -57,7 +57,7 @@ static void push_cache(lua_State *L) {
 }
 
 /* Objects are at least 8-aligned, so the view flags fit in the low bits. */
-static void *cache_slot(lugo_obj *obj, int flags) {
+static void *handle_cache_key(lugo_obj *obj, int flags) {
   return (void *)((uintptr_t)obj | (uintptr_t)flags);
 }
 
@@ -74,7 +74,7 @@ static void push_handle(lua_State *L, lugo_obj *obj, int flags) {
 
 void handle_push(lua_State *L, lugo_obj *obj, int flags) {
   push_cache(L);
-  void *key = cache_slot(obj, flags);
+  void *key = handle_cache_key(obj, flags);
   if (lua_rawgetp(L, -1, key) != LUA_TNIL) {
     lua_remove(L, -2);
     return;
@@ -91,7 +91,7 @@ void handle_push_new(lua_State *L, lugo_obj *obj) {
   push_cache(L);
   push_handle(L, obj, 0);
   lua_pushvalue(L, -1);
-  lua_rawsetp(L, -3, cache_slot(obj, 0));
+  lua_rawsetp(L, -3, handle_cache_key(obj, 0));
   lua_remove(L, -2);
 }
 

@@ -7,12 +7,8 @@
 #include "handle.h"
 #include "module.h"
 
-static bool cancel(void *c, waiter *w) {
-  return chan_cancel(c, w);
-}
-
-static const park_ops send_ops = {"chan send", chan_unlock, cancel};
-static const park_ops recv_ops = {"chan receive", chan_unlock, cancel};
+static const park_ops send_ops = {"chan send", chan_unlock, chan_cancel};
+static const park_ops recv_ops = {"chan receive", chan_unlock, chan_cancel};
 
 static void drop_msg(void *elem) {
   codec_free(elem);
@@ -55,7 +51,7 @@ static int send_done(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   lugo_op *op = (lugo_op *)ctx;
   if (!op->w.success) {
-    codec_free(&op->slot);
+    codec_free(&op->value);
     return luaL_error(L, "send on closed channel");
   }
   return 0;
@@ -66,34 +62,34 @@ static int l_send(lua_State *L) {
   lua_settop(L, 2);
   outside_op storage;
   lugo_op *op = op_begin(L, &storage);
-  if (!codec_encode_scalar(L, 2, &op->slot)) {
+  if (!codec_encode_scalar(L, 2, &op->value)) {
     gor_push_env(L);
-    codec_encode(L, 2, 1, 3, "value sent", &op->slot);
+    codec_encode(L, 2, 1, 3, "value sent", &op->value);
   }
-  switch (chan_send(c, &op->slot, op->task, &op->w)) {
+  switch (chan_send(c, &op->value, op->task, &op->w)) {
     case CHAN_OK:
       return 0;
     case CHAN_PARKED:
       return op_park(L, op, &send_ops, c, send_done);
     default:
-      codec_free(&op->slot);
+      codec_free(&op->value);
       return luaL_error(L, "send on closed channel");
   }
 }
 
 /* ---- receive ---- */
 
-/* Pushes v, ok for a received slot (ok false: closed and drained). */
-static int push_received(lua_State *L, codec_msg *slot, int ok) {
+/* Pushes v, ok for a received value (ok false: closed and drained). */
+static int push_received(lua_State *L, codec_msg *msg, int ok) {
   if (!ok) {
     lua_pushnil(L);
     lua_pushboolean(L, 0);
     return 2;
   }
-  if (!codec_decode_scalar(L, slot)) {
+  if (!codec_decode_scalar(L, msg)) {
     gor_push_env(L);
     int env = lua_gettop(L);
-    int n = codec_decode_owned(L, slot, env);
+    int n = codec_decode_owned(L, msg, env);
     if (n == 0) lua_pushnil(L);
     lua_remove(L, env);
   }
@@ -104,20 +100,20 @@ static int push_received(lua_State *L, codec_msg *slot, int ok) {
 static int recv_done(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   lugo_op *op = (lugo_op *)ctx;
-  return push_received(L, &op->slot, op->w.success);
+  return push_received(L, &op->value, op->w.success);
 }
 
 /* Receives from c, leaving v, ok on the stack; k finishes after a park. */
 static int do_recv(lua_State *L, chan *c, lua_KFunction k) {
   outside_op storage;
   lugo_op *op = op_begin(L, &storage);
-  switch (chan_recv(c, &op->slot, op->task, &op->w)) {
+  switch (chan_recv(c, &op->value, op->task, &op->w)) {
     case CHAN_OK:
-      return push_received(L, &op->slot, 1);
+      return push_received(L, &op->value, 1);
     case CHAN_PARKED:
       return op_park(L, op, &recv_ops, c, k);
     default:
-      return push_received(L, &op->slot, 0);
+      return push_received(L, &op->value, 0);
   }
 }
 

@@ -26,22 +26,12 @@ static int l_cond(lua_State *L) {
   return 1;
 }
 
-static bool cancel_wait(void *c, waiter *w) {
-  return cond_cancel(c, w);
-}
-
-static bool cancel_mutex(void *m, waiter *w) {
-  return mutex_cancel(m, w);
-}
-
-static bool cancel_rwmutex(void *m, waiter *w) {
-  return rwmutex_cancel(m, w);
-}
-
-static const park_ops wait_ops = {"cond wait", cond_unlock_internal, cancel_wait};
-static const park_ops mutex_ops = {"mutex lock", mutex_unlock_internal, cancel_mutex};
+static const park_ops wait_ops = {"cond wait", cond_unlock_internal,
+                                  cond_cancel};
+static const park_ops mutex_ops = {"mutex lock", mutex_unlock_internal,
+                                   mutex_cancel};
 static const park_ops rwmutex_ops = {"rwmutex lock", rwmutex_unlock_internal,
-                                     cancel_rwmutex};
+                                     rwmutex_cancel};
 
 /* Signalled: takes the lock again (parking for it if need be), as Go's
 ** Wait does before it returns. Stack: the cond at 1. */

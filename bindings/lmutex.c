@@ -17,11 +17,8 @@ static int l_mutex(lua_State *L) {
   return 1;
 }
 
-static bool cancel(void *m, waiter *w) {
-  return mutex_cancel(m, w);
-}
-
-static const park_ops lock_ops = {"mutex lock", mutex_unlock_internal, cancel};
+static const park_ops lock_ops = {"mutex lock", mutex_unlock_internal,
+                                  mutex_cancel};
 
 static int l_lock(lua_State *L) {
   lugo_mutex *m = check_mutex(L);

@@ -17,11 +17,7 @@ static int l_once(lua_State *L) {
   return 1;
 }
 
-static bool cancel(void *o, waiter *w) {
-  return once_cancel(o, w);
-}
-
-static const park_ops wait_ops = {"once", once_unlock_internal, cancel};
+static const park_ops wait_ops = {"once", once_unlock_internal, once_cancel};
 
 static int returns_false(lua_State *L, int status, lua_KContext ctx) {
   (void)status; (void)ctx;

@@ -18,12 +18,10 @@ static int l_rwmutex(lua_State *L) {
   return 1;
 }
 
-static bool cancel(void *m, waiter *w) {
-  return rwmutex_cancel(m, w);
-}
-
-static const park_ops lock_ops = {"rwmutex lock", rwmutex_unlock_internal, cancel};
-static const park_ops rlock_ops = {"rwmutex rlock", rwmutex_unlock_internal, cancel};
+static const park_ops lock_ops = {"rwmutex lock", rwmutex_unlock_internal,
+                                  rwmutex_cancel};
+static const park_ops rlock_ops = {"rwmutex rlock", rwmutex_unlock_internal,
+                                   rwmutex_cancel};
 
 /* Woken means the lock was handed to us: nothing is left to do after. */
 static int l_lock(lua_State *L) {

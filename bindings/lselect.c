@@ -103,7 +103,7 @@ typedef struct lselect {
   bool *handlers;            /* per case: it has a handler function */
   int *index;                /* per case: its index in the table (false
                              ** entries, never ready, are left out of s) */
-  _Alignas(max_align_t) unsigned char mem[];  /* cases, slots, lockorder, pollorder, index */
+  _Alignas(max_align_t) unsigned char mem[];  /* cases, values, lockorder, pollorder, index */
 } lselect;
 
 static int select_gc(lua_State *L) {
@@ -156,8 +156,8 @@ static lselect *build(lua_State *L) {
   memset(sel, 0, size);
   sel->has_default = has_default;
   sel->s.cases = (sel_case *)sel->mem;
-  codec_msg *slots = (codec_msg *)(sel->s.cases + n);
-  sel->s.lockorder = (chan **)(slots + n);
+  codec_msg *values = (codec_msg *)(sel->s.cases + n);
+  sel->s.lockorder = (chan **)(values + n);
   sel->s.pollorder = (int *)(sel->s.lockorder + n);
   sel->index = sel->s.pollorder + n;
   sel->handlers = (bool *)(sel->index + n);
@@ -170,7 +170,7 @@ static lselect *build(lua_State *L) {
     }
     lcase *k = to_case(L, -1);
     if (!k) {
-      for (int j = 0; j < used; j++) codec_free(&slots[j]);   /* clones so far */
+      for (int j = 0; j < used; j++) codec_free(&values[j]);   /* clones so far */
       luaL_error(L, "bad argument #1 to 'select' (case #%d is a %s, not a case "
                  "built by case_recv or case_send)", i + 1, luaL_typename(L, -1));
     }
@@ -178,9 +178,9 @@ static lselect *build(lua_State *L) {
     sel->s.cases[used].dir = k->dir;
     sel->handlers[used] = k->has_handler;
     sel->index[used] = i;
-    sel->s.cases[used].elem = &slots[used];
+    sel->s.cases[used].elem = &values[used];
     /* a send case keeps its own value, so that it can be used again */
-    if (k->dir == SEL_SEND) codec_clone(&slots[used], &k->value);
+    if (k->dir == SEL_SEND) codec_clone(&values[used], &k->value);
     lua_pop(L, 1);
     used++;
   }

@@ -167,18 +167,18 @@ static void store(lua_State *L, shared_table *t, const shared_key *k,
   if (msg == NULL) {
     had = shared_table_remove(t, k, &old);
   } else {
-    codec_msg *slot = shared_table_insert(t, k, &created);
-    if (slot == NULL) {
+    codec_msg *stored = shared_table_insert(t, k, &created);
+    if (stored == NULL) {
       shared_table_unlock(t);
       codec_free(msg);
       luaL_error(L, "lugo: not enough memory for a shared table entry");
       return;
     }
     if (!created) {
-      old = *slot;
+      old = *stored;
       had = true;
     }
-    *slot = *msg;
+    *stored = *msg;
   }
   shared_table_unlock(t);
   if (had) codec_free(&old);
@@ -271,7 +271,7 @@ static int snapshot_gc(lua_State *L) {
   return 0;
 }
 
-/* Copies one entry into slot i of s; false when out of memory. */
+/* Copies one entry into entry i of snapshot s; false when out of memory. */
 static bool snapshot_take(snapshot *s, size_t i, const shared_key *k,
                           const codec_msg *v) {
   s->keys[i] = *k;
@@ -441,15 +441,15 @@ static int l_update(lua_State *L) {
       had = shared_table_remove(t, &k, &old);
     } else {
       bool created;
-      codec_msg *slot = shared_table_insert(t, &k, &created);
-      if (slot == NULL) {
+      codec_msg *stored = shared_table_insert(t, &k, &created);
+      if (stored == NULL) {
         nomem = true;
       } else {
         if (!created) {
-          old = *slot;
+          old = *stored;
           had = true;
         }
-        *slot = call.result;
+        *stored = call.result;
       }
     }
   }
@@ -489,15 +489,15 @@ static int l_inc(lua_State *L) {
   double f = 0;
   int kind;
   lock_table(L, t);
-  codec_msg *slot = shared_table_insert(t, &k, &created);
-  if (slot == NULL) {
+  codec_msg *stored = shared_table_insert(t, &k, &created);
+  if (stored == NULL) {
     shared_table_unlock(t);
     return luaL_error(L, "lugo.inc: not enough memory");
   }
-  kind = created ? 1 : codec_number(slot, &i, &f);
+  kind = created ? 1 : codec_number(stored, &i, &f);
   if (kind == 0) {
     /* not a number: copy it out to name its type after unlocking */
-    not_number = codec_copy(&copy, slot);
+    not_number = codec_copy(&copy, stored);
   } else {
     if (kind == 1 && int_delta) {
       i = (long long)((unsigned long long)i + (unsigned long long)ni);  /* wraps as Lua */
@@ -506,7 +506,7 @@ static int l_inc(lua_State *L) {
       f = (kind == 1 ? (double)i : f) + (int_delta ? (double)ni : nf);
       codec_encode_float(&result, f);
     }
-    *slot = result;         /* numbers own no memory: nothing to free */
+    *stored = result;         /* numbers own no memory: nothing to free */
   }
   shared_table_unlock(t);
   if (kind == 0) {

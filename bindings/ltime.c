@@ -38,7 +38,7 @@ static void sleep_fire(timer_entry *e) {
   sched_wake(e->arg);
 }
 
-/* The unlock of park-commit: arm the timer once the sleeper is parked. */
+/* The unlock of park-commit: arm the timer once the wait is recorded. */
 static void sleep_arm(void *arg) {
   lugo_op *op = arg;
   timer_arm(&op->timer, op->timer.when);

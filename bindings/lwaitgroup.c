@@ -33,11 +33,8 @@ static int l_done(lua_State *L) {
   return add(L, check_wg(L), -1);
 }
 
-static bool cancel(void *wg, waiter *w) {
-  return waitgroup_cancel(wg, w);
-}
-
-static const park_ops wait_ops = {"waitgroup wait", waitgroup_unlock, cancel};
+static const park_ops wait_ops = {"waitgroup wait", waitgroup_unlock,
+                                  waitgroup_cancel};
 
 static int l_wait(lua_State *L) {
   waitgroup *wg = check_wg(L);

@@ -42,11 +42,11 @@ typedef struct repl_link {
 
 static repl_link the_link = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-/* Under the link's lock: takes the task parked in *slot (NULL if none),
+/* Under the link's lock: takes the task parked in *where (NULL if none),
 ** counting it unblocked; the caller wakes it after unlocking. */
-static sched_task *take_parked(sched_task **slot) {
-  sched_task *t = *slot;
-  *slot = NULL;
+static sched_task *take_parked(sched_task **where) {
+  sched_task *t = *where;
+  *where = NULL;
   if (t) sched_unblocked(t);
   return t;
 }

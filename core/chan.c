@@ -12,7 +12,7 @@
 static void chan_destroy(lugo_obj *o) {
   chan *c = (chan *)o;
   for (size_t i = 0; c->drop && i < c->count; i++)
-    c->drop(slot(c, i));
+    c->drop(buffer_at(c, i));
   pthread_mutex_destroy(&c->mu);
   free(c->buf);
   free(c);
@@ -55,7 +55,7 @@ chan_status chan_trysend_locked(chan *c, void *elem, waiter **woken) {
     return CHAN_OK;
   }
   if (c->count < c->cap) {
-    memcpy(slot(c, c->count), elem, c->elemsize);
+    memcpy(buffer_at(c, c->count), elem, c->elemsize);
     c->count++;
     return CHAN_OK;
   }
@@ -70,7 +70,7 @@ chan_status chan_tryrecv_locked(chan *c, void *out, waiter **woken) {
       memcpy(out, s->elem, c->elemsize);
     } else {
       /* Full buffer: take its head, put the sender's value at its tail. */
-      unsigned char *head = slot(c, 0);
+      unsigned char *head = buffer_at(c, 0);
       memcpy(out, head, c->elemsize);
       memcpy(head, s->elem, c->elemsize);
       c->recvx = (c->recvx + 1) % c->cap;
@@ -80,7 +80,7 @@ chan_status chan_tryrecv_locked(chan *c, void *out, waiter **woken) {
     return CHAN_OK;
   }
   if (c->count > 0) {
-    memcpy(out, slot(c, 0), c->elemsize);
+    memcpy(out, buffer_at(c, 0), c->elemsize);
     c->recvx = (c->recvx + 1) % c->cap;
     c->count--;
     return CHAN_OK;
@@ -131,8 +131,8 @@ chan_status chan_close(chan *c) {
   return CHAN_OK;
 }
 
-bool chan_cancel(chan *c, waiter *w) {
-  return waitq_give_up(&c->mu, w);
+bool chan_cancel(void *c, waiter *w) {
+  return waitq_give_up(&((chan *)c)->mu, w);
 }
 
 size_t chan_len(chan *c) {

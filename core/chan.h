@@ -35,12 +35,16 @@ chan_status chan_recv(chan *c, void *out, sched_task *task, waiter *w);
 /* Closes c, waking every waiter. Returns CHAN_CLOSED if already closed. */
 chan_status chan_close(chan *c);
 
+/* The park hooks (docs/architecture.md, rule 1). Every core object's
+** unlock and cancel take the object as void *, so that a blocking call's
+** park_ops can name them directly. */
+
 /* Releases the lock that chan_send/chan_recv kept on CHAN_PARKED. */
 void chan_unlock(void *c);
 
 /* Gives up a parked wait whose waiter is w: returns true if it was still
 ** queued (the task counts as unblocked again), false if a waker took it. */
-bool chan_cancel(chan *c, waiter *w);
+bool chan_cancel(void *c, waiter *w);
 
 size_t chan_len(chan *c);
 size_t chan_cap(chan *c);

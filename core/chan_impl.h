@@ -19,7 +19,7 @@ struct chan {
 };
 
 /* Address of the i-th buffered value (0: the next to receive). */
-static inline unsigned char *slot(chan *c, size_t i) {
+static inline unsigned char *buffer_at(chan *c, size_t i) {
   return c->buf + ((c->recvx + i) % c->cap) * c->elemsize;
 }
 

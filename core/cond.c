@@ -70,6 +70,6 @@ void cond_unlock_internal(void *c) {
   pthread_mutex_unlock(&((cond *)c)->mu);
 }
 
-bool cond_cancel(cond *c, waiter *w) {
-  return waitq_give_up(&c->mu, w);
+bool cond_cancel(void *c, waiter *w) {
+  return waitq_give_up(&((cond *)c)->mu, w);
 }

@@ -32,6 +32,6 @@ void cond_broadcast(cond *c);
 void cond_unlock_internal(void *c);
 
 /* Gives up a parked wait (a deadlock); false: it was signalled meanwhile. */
-bool cond_cancel(cond *c, waiter *w);
+bool cond_cancel(void *c, waiter *w);
 
 #endif

@@ -60,8 +60,8 @@ bool mutex_unlock(lugo_mutex *m) {
   return true;
 }
 
-bool mutex_cancel(lugo_mutex *m, waiter *w) {
-  return waitq_give_up(&m->mu, w);
+bool mutex_cancel(void *m, waiter *w) {
+  return waitq_give_up(&((lugo_mutex *)m)->mu, w);
 }
 
 void mutex_unlock_internal(void *m) {

@@ -29,6 +29,6 @@ void mutex_unlock_internal(void *m);
 
 /* Gives up a parked lock (see chan_cancel); false: the lock was handed
 ** over meanwhile and is the caller's. */
-bool mutex_cancel(lugo_mutex *m, waiter *w);
+bool mutex_cancel(void *m, waiter *w);
 
 #endif

@@ -56,6 +56,6 @@ void once_unlock_internal(void *o) {
   pthread_mutex_unlock(&((once *)o)->mu);
 }
 
-bool once_cancel(once *o, waiter *w) {
-  return waitq_give_up(&o->mu, w);
+bool once_cancel(void *o, waiter *w) {
+  return waitq_give_up(&((once *)o)->mu, w);
 }

@@ -28,6 +28,6 @@ void once_done(once *o);
 void once_unlock_internal(void *o);
 
 /* Gives up a parked wait (a deadlock); false: it was woken meanwhile. */
-bool once_cancel(once *o, waiter *w);
+bool once_cancel(void *o, waiter *w);
 
 #endif

@@ -126,7 +126,8 @@ void rwmutex_unlock_internal(void *m) {
 ** waiting writer's and no writer holds the lock, the readers queued behind
 ** it may enter now: readers_waiting is empty unless a writer holds or
 ** waits (the invariant above). */
-bool rwmutex_cancel(rwmutex *m, waiter *w) {
+bool rwmutex_cancel(void *obj, waiter *w) {
+  rwmutex *m = obj;
   pthread_mutex_lock(&m->mu);
   bool queued = waitq_cancel(w);
   if (queued) sched_unblocked(w->task);

@@ -33,6 +33,6 @@ void rwmutex_unlock_internal(void *m);
 
 /* Gives up a parked wait (see chan_cancel); false: the lock was handed
 ** over meanwhile and is the caller's. */
-bool rwmutex_cancel(rwmutex *m, waiter *w);
+bool rwmutex_cancel(void *m, waiter *w);
 
 #endif

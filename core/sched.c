@@ -37,11 +37,11 @@
 ** work may be taken (its patience timer: the watching flag).
 **
 ** Parking and waking a task: a blocking call queues a waiter under the
-** object's lock, counts itself blocked (deadlock.c), yields with the lock
-** held, and run_task releases the lock (task->unlock) after the task is
-** off its stack: a waker takes the waiter under the same lock, so it can
-** never wake a task that is still running. sched_wake then routes it as
-** above. Outside threads wait in sched_block (deadlock.c) instead.
+** object's lock, counts itself blocked (deadlock.c), releases the lock
+** and yields (bindings/gor_park.c). A waker may take the waiter at once;
+** sched_wake from another thread only reaches the owner's inbox, drained
+** between tasks, so a started goroutine (pinned to its owner) is never
+** resumed while still on its stack. Outside threads: sched_block.
 **
 ** Preemption (preempt.c): the monitor signals a worker whose task ran a
 ** whole TIME_SLICE_NS while others waited; the task yields at its next

@@ -27,9 +27,9 @@ struct sched_task {
   sched_task *next;           /* link of whichever queue holds the task */
   sched_worker *owner;        /* VM it lives in; NULL until started, then fixed */
   task_kind kind;
-  /* Park-commit (docs/architecture.md, rule 1): set before parking; the
-  ** worker calls it once the goroutine is off its stack, so nobody can
-  ** wake a running goroutine. */
+  /* Park-commit of an outside thread (docs/architecture.md, rule 1):
+  ** sched_block calls it once the thread is listed as blocked, so that
+  ** a waker always finds it. NULL for goroutines (op_park unlocks). */
   void (*unlock)(void *arg);
   void *unlock_arg;
   bool busy;                  /* owner only: last gave way still runnable */

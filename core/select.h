@@ -13,7 +13,7 @@ typedef enum sel_dir { SEL_RECV, SEL_SEND } sel_dir;
 typedef struct sel_case {
   chan *c;
   sel_dir dir;
-  void *elem;               /* send: the value; recv: the slot to fill */
+  void *elem;               /* send: the value; recv: where the value goes */
   waiter w;                 /* this case's waiter while parked */
 } sel_case;
 

@@ -55,8 +55,8 @@ void waitgroup_unlock(void *wg) {
   pthread_mutex_unlock(&((waitgroup *)wg)->mu);
 }
 
-bool waitgroup_cancel(waitgroup *wg, waiter *w) {
-  return waitq_give_up(&wg->mu, w);
+bool waitgroup_cancel(void *wg, waiter *w) {
+  return waitq_give_up(&((waitgroup *)wg)->mu, w);
 }
 
 long waitgroup_count(waitgroup *wg) {

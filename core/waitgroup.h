@@ -23,7 +23,7 @@ bool waitgroup_wait(waitgroup *wg, sched_task *task, waiter *w);
 void waitgroup_unlock(void *wg);
 
 /* Gives up a parked wait (see chan_cancel). */
-bool waitgroup_cancel(waitgroup *wg, waiter *w);
+bool waitgroup_cancel(void *wg, waiter *w);
 
 long waitgroup_count(waitgroup *wg);
 

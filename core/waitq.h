@@ -15,7 +15,7 @@ typedef struct waiter {
   struct waiter *next, *prev;  /* links in a waitq; guarded by its lock */
   struct waitq *q;             /* the waitq holding it, or NULL */
   sched_task *task;            /* who to wake */
-  void *elem;                  /* send: the value offered; recv: the slot */
+  void *elem;                  /* send: the value offered; recv: where it goes */
   bool success;                /* set by the waker: a value moved (not closed) */
   bool fired;                  /* select: this case won (set under the lock) */
   atomic_int *sel_done;        /* select: shared flag, first waker CASes 0->1 */
