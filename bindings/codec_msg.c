@@ -166,34 +166,6 @@ int codec_decode_owned(lua_State *L, codec_msg *msg, int env) {
 ** =======================================================
 */
 
-/* Write INT i, FLOAT x at b (room for both); return the bytes used. */
-static size_t put_int(unsigned char *b, lua_Integer i) {
-  b[0] = TAG_INT;
-  return 1 + wire_put_varint(b + 1, wire_zigzag(i));
-}
-
-static size_t put_float(unsigned char *b, lua_Number x) {
-  b[0] = TAG_FLOAT;
-  memcpy(b + 1, &x, sizeof x);
-  return 1 + sizeof x;
-}
-
-/* Read an INT, FLOAT payload that is all of [p, end); return 0 if not. */
-static int get_int(const unsigned char *p, const unsigned char *end,
-                   lua_Integer *i) {
-  lua_Unsigned v;
-  if (wire_get_varint(&p, end, &v) != 1 || p != end) return 0;
-  *i = wire_unzigzag(v);
-  return 1;
-}
-
-static int get_float(const unsigned char *p, const unsigned char *end,
-                     lua_Number *x) {
-  if ((size_t)(end - p) != sizeof *x) return 0;
-  memcpy(x, p, sizeof *x);
-  return 1;
-}
-
 /* Whether msg may hold one scalar: inline bytes, no objects. */
 static int maybe_scalar(const codec_msg *msg) {
   return msg->nobjs == 0 && msg->len != 0 && msg->len <= CODEC_INLINE;
@@ -203,12 +175,12 @@ static int maybe_scalar(const codec_msg *msg) {
 ** thread). */
 void codec_encode_float(codec_msg *msg, double x) {
   memset(msg, 0, sizeof *msg);
-  msg->len = put_float(msg->inline_buf, (lua_Number)x);
+  msg->len = wire_put_float(msg->inline_buf, (lua_Number)x);
 }
 
 void codec_encode_integer(codec_msg *msg, long long i) {
   memset(msg, 0, sizeof *msg);
-  msg->len = put_int(msg->inline_buf, (lua_Integer)i);
+  msg->len = wire_put_int(msg->inline_buf, (lua_Integer)i);
 }
 
 int codec_encode_scalar(lua_State *L, int idx, codec_msg *msg) {
@@ -223,9 +195,9 @@ int codec_encode_scalar(lua_State *L, int idx, codec_msg *msg) {
       break;
     case LUA_TNUMBER:
       if (lua_isinteger(L, idx))
-        n = put_int(b, lua_tointeger(L, idx));
+        n = wire_put_int(b, lua_tointeger(L, idx));
       else
-        n = put_float(b, lua_tonumber(L, idx));
+        n = wire_put_float(b, lua_tonumber(L, idx));
       break;
     case LUA_TSTRING: {
       size_t len;
@@ -263,13 +235,13 @@ int codec_decode_scalar(lua_State *L, codec_msg *msg) {
       return 1;
     case TAG_INT: {
       lua_Integer i;
-      if (!get_int(p, end, &i)) return 0;
+      if (!wire_get_int(p, end, &i)) return 0;
       lua_pushinteger(L, i);
       return 1;
     }
     case TAG_FLOAT: {
       lua_Number x;
-      if (!get_float(p, end, &x)) return 0;
+      if (!wire_get_float(p, end, &x)) return 0;
       lua_pushnumber(L, x);
       return 1;
     }
@@ -290,11 +262,11 @@ int codec_number(const codec_msg *msg, long long *i, double *f) {
   const unsigned char *p = msg->inline_buf + 1, *end = msg->inline_buf + msg->len;
   lua_Integer li;
   lua_Number x;
-  if (msg->inline_buf[0] == TAG_INT && get_int(p, end, &li)) {
+  if (msg->inline_buf[0] == TAG_INT && wire_get_int(p, end, &li)) {
     *i = (long long)li;
     return 1;
   }
-  if (msg->inline_buf[0] == TAG_FLOAT && get_float(p, end, &x)) {
+  if (msg->inline_buf[0] == TAG_FLOAT && wire_get_float(p, end, &x)) {
     *f = (double)x;
     return 2;
   }

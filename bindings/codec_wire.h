@@ -33,6 +33,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <lua.h>
 
 #define CODEC_MAXDEPTH 1000
@@ -98,6 +99,35 @@ static inline void wire_put_u32(unsigned char *b, uint32_t v) {
 static inline uint32_t wire_get_u32(const unsigned char *b) {
   return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
          (uint32_t)b[3] << 24;
+}
+
+
+/* Write INT i, FLOAT x at b (room for both); return the bytes used. */
+static inline size_t wire_put_int(unsigned char *b, lua_Integer i) {
+  b[0] = TAG_INT;
+  return 1 + wire_put_varint(b + 1, wire_zigzag(i));
+}
+
+static inline size_t wire_put_float(unsigned char *b, lua_Number x) {
+  b[0] = TAG_FLOAT;
+  memcpy(b + 1, &x, sizeof x);
+  return 1 + sizeof x;
+}
+
+/* Read an INT, FLOAT payload that is all of [p, end); return 0 if not. */
+static inline int wire_get_int(const unsigned char *p, const unsigned char *end,
+                               lua_Integer *i) {
+  lua_Unsigned v;
+  if (wire_get_varint(&p, end, &v) != 1 || p != end) return 0;
+  *i = wire_unzigzag(v);
+  return 1;
+}
+
+static inline int wire_get_float(const unsigned char *p, const unsigned char *end,
+                                 lua_Number *x) {
+  if ((size_t)(end - p) != sizeof *x) return 0;
+  memcpy(x, p, sizeof *x);
+  return 1;
 }
 
 /* FNV-1a: the hash of a function's dump (FUNC). */

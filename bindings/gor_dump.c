@@ -13,10 +13,21 @@ const char *gor_created_at(const goroutine *g, char *buf, size_t size) {
   return buf;
 }
 
+int gor_msghandler(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+      return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
 /* Pushes on L the traceback of g's coroutine (stopped) with msg first: built
 ** in the coroutine's own state, which for the main goroutine is not L's. */
 const char *gor_push_traceback(lua_State *L, goroutine *g, const char *msg) {
-  lua_State *home = g->body ? gor_main_state : L;
+  lua_State *home = g->body ? g->home : L;
   luaL_traceback(home, g->co, msg, 0);
   if (home != L) {
     lua_pushstring(L, lua_tostring(home, -1));

@@ -117,6 +117,7 @@ lugo_op *op_begin(lua_State *L, outside_op *storage) {
   }
   if (!lua_isyieldable(L) || (L != g->co && !lua_isyieldable(g->co)))
     luaL_error(L, "lugo: cannot block here (attempt to yield across a C-call boundary)");
+  if (gor_close_phase() == CLOSE_FAILING) luaL_error(L, CLOSING_MSG);
   g->op.task = &g->task;
   return &g->op;
 }
@@ -269,6 +270,18 @@ void park_interrupt_check(lua_State *L, goroutine *g) {
   }
 }
 
+/* The continuation of every goroutine's wait: the close may have cancelled
+** it (gor_close.c); else the blocking call's own k finishes it. */
+static int park_resumed(lua_State *L, int status, lua_KContext ctx) {
+  goroutine *g = running();
+  g->wait_ops = NULL;
+  if (g->wait_failed) {
+    g->wait_failed = false;
+    return luaL_error(L, CLOSING_MSG);
+  }
+  return g->wait_k(L, status, ctx);
+}
+
 int op_park(lua_State *L, lugo_op *op, const park_ops *ops, void *obj,
             lua_KFunction k) {
   if (op->task->kind == TASK_THREAD) {
@@ -281,9 +294,14 @@ int op_park(lua_State *L, lugo_op *op, const park_ops *ops, void *obj,
     outside->L = L;
     outside->reason = ops->reason;
     sched_block(tt);
-    bool deadlock = tt->deadlock;
+    bool deadlock = tt->deadlock, aborted = tt->aborted;
+    if ((deadlock || aborted) && !ops->cancel(obj, &op->w)) {
+      sched_wait_woken(tt);   /* a waker took it first: its wake-up comes */
+      deadlock = aborted = false;
+    }
     sched_thread_task_destroy(tt);
-    if (deadlock && ops->cancel(obj, &op->w)) {
+    if (aborted) return luaL_error(L, CLOSING_MSG);
+    if (deadlock) {
       if (atomic_load(&exit_on_deadlock)) park_report_deadlock(L, ops->reason);
       return luaL_error(L, "%s", deadlock_msg);
     }
@@ -292,10 +310,13 @@ int op_park(lua_State *L, lugo_op *op, const park_ops *ops, void *obj,
   goroutine *g = running();
   g->reason = YIELD_PARK;
   g->wait_reason = ops->reason;
+  g->wait_ops = ops;
+  g->wait_obj = obj;
+  g->wait_k = k;
   lua_pushlightuserdata(L, &park_sentinel);
-  lua_KFunction resumed = k;
+  lua_KFunction resumed = park_resumed;
   if (g == atomic_load(&main_g) && atomic_load(&main_interruptible)) {
-    note_main_wait(ops, obj, op, k);
+    note_main_wait(ops, obj, op, park_resumed);
     resumed = main_resumed;
   }
   /* Everything the waker or a dump reads is written: let wakers in. No

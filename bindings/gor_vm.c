@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <lualib.h>
 
+#include "embed.h"
 #include "module.h"
 #include "vmalloc.h"
 
@@ -83,6 +84,12 @@ static void preempt_hook(lua_State *L, lua_Debug *ar) {
   lua_sethook(L, NULL, 0, 0);
   goroutine *g = running();
   park_interrupt_check(L, g);   /* may raise: the REPL's Ctrl-C */
+  if (g && gor_close_phase() == CLOSE_FAILING) {
+    /* Give way first (the close's control task must reach this worker),
+    ** then fail at the resume (gor_run arms this hook again). */
+    if (g->fail_pending || !lua_isyieldable(L)) luaL_error(L, CLOSING_MSG);
+    g->fail_pending = true;
+  }
   if (g && ar->event == LUA_HOOKCOUNT && lua_isyieldable(L)) {
     g->preempted = true;   /* nested: the resume wrapper passes it up */
     lua_yield(L, 0);       /* at the top: the worker sees RUN_YIELDED */
@@ -101,10 +108,22 @@ void gor_preempt(sched_worker *w, sched_task *t) {
 
 /* ---- the worker's VM ---- */
 
+/* On the worker's thread as it stops (lugo_close): closes its VM (every
+** coroutine in it is finished or idle) and frees the driver's state. */
+void gor_worker_stop(sched_worker *w, void *vm) {
+  (void)w;
+  lua_State *L = vm;
+  vm_state *state = vm_of(L);
+  vmalloc_close(L);
+  for (int i = 0; i < 2; i++) shared_release(state->path_known[i]);
+  free(state->idle);
+  free(state);
+}
+
 /* On a new worker's thread: its VM, with lugo loaded, the env metatable of
 ** its goroutines, the package table's ref and the coroutine wrappers. */
 void *gor_worker_start(sched_worker *w, int index) {
-  (void)w; (void)index;
+  (void)w;
   lua_State *L = luaL_newstate();
   if (!L) {
     fprintf(stderr, "lugo: cannot create a Lua state for a worker\n");
@@ -133,6 +152,8 @@ void *gor_worker_start(sched_worker *w, int index) {
   }
   lua_pop(L, 1);
   park_install_wrappers(L);
+  if (embed_run_on_state(L) != LUGO_OK)   /* it passed in lugo_open */
+    fprintf(stderr, "lugo: worker %d: %s\n", index, lugo_errmsg());
   return L;
 }
 

@@ -11,6 +11,8 @@
 #include <lauxlib.h>
 
 #include "../core/pool.h"
+#include "embed.h"
+#include "hostrun.h"
 #include "output.h"
 
 static atomic_long next_id = 2;        /* 1 is the main goroutine */
@@ -18,7 +20,6 @@ static atomic_flag panicking = ATOMIC_FLAG_INIT;
 /* The main goroutine is goroutine 1 (the lugo command), rather than the
 ** thread outside the runtime that loaded lugo (stock lua5.4, a host). */
 static atomic_bool main_is_goroutine;
-lua_State *gor_main_state;   /* goroutine_impl.h */
 
 /* ---- starting ---- */
 
@@ -85,6 +86,7 @@ static goroutine *new_goroutine(lua_State *L, const char *who) {
     /* Not luaL_checktype: through pcall it would name 'lugo.go'. */
     luaL_error(L, "bad argument #1 to '%s' (function expected, got %s)",
                strchr(who, '.') + 1, luaL_typename(L, 1));
+  if (gor_close_phase() != CLOSE_NONE) luaL_error(L, "%s: " CLOSING_MSG, who);
   int n = lua_gettop(L);
   goroutine *self = running();
   codec_msg start;
@@ -255,13 +257,13 @@ static void link_started(lua_State *L, goroutine *g) {
   vm->started = g;
 }
 
-/* The main goroutine's coroutine lives in gor_main_state (the lugo
-** command's own Lua state, see gor_run_main), not in its worker's VM; its globals are
-** that state's. Its body is the coroutine's function, so that its
+/* A body goroutine's coroutine lives in its home state (the lugo
+** command's own Lua state, or a lugo_dofile's: see gor_run_body), not in
+** its worker's VM; its globals are that state's. Its body is the coroutine's function, so that its
 ** traceback ends in one C frame, as lua.c's main chunk does. */
 static void prepare_main(lua_State *L, goroutine *g) {
-  g->co = lua_newthread(gor_main_state);
-  g->co_ref = luaL_ref(gor_main_state, LUA_REGISTRYINDEX);
+  g->co = lua_newthread(g->home);
+  g->co_ref = luaL_ref(g->home, LUA_REGISTRYINDEX);
   g->env_ref = LUA_RIDX_GLOBALS;
   link_started(L, g);
   lua_pushcfunction(g->co, g->body);
@@ -276,6 +278,7 @@ static void gor_prepare(lua_State *L, goroutine *g, sched_worker *w) {
     return;
   }
   paths_apply(L, vm, g);
+  hostrun_apply_globals(L, &vm->host_globals_seen);
   copool_get(L, vm, g);
   lua_newtable(L);
   lua_rawgeti(L, LUA_REGISTRYINDEX, vm->env_meta_ref);
@@ -306,7 +309,10 @@ void gor_survive_panics(void) {
 static void gor_panic(lua_State *L, goroutine *g) {
   const char *msg = error_message(g->co);
   const char *tb = gor_push_traceback(L, g, NULL);
-  bool survive = atomic_load(&survive_panics);
+  void (*on_panic)(const char *report, void *ud);
+  void *ud;
+  bool to_host = embed_panic_handler(&on_panic, &ud);
+  bool survive = atomic_load(&survive_panics) || to_host;
   if (!survive && atomic_flag_test_and_set(&panicking)) {
     for (;;) pause();          /* another goroutine is already reporting */
   }
@@ -315,6 +321,11 @@ static void gor_panic(lua_State *L, goroutine *g) {
       "panic: %s\n\ngoroutine %d [running]:\n%s\ncreated by goroutine %d at %s\n",
       msg, (int)g->id, tb, (int)g->parent,
       gor_created_at(g, where, sizeof where));
+  if (to_host) {
+    on_panic(report, ud);       /* only that goroutine ends */
+    lua_pop(L, 2);
+    return;
+  }
   if (survive) {
     output_write(stderr, report, strlen(report));
     lua_pop(L, 2);
@@ -335,15 +346,29 @@ static void give_error(lua_State *L, goroutine *g) {
   if (!g->join->error) g->join->error = strdup("not enough memory");
 }
 
+/* The close came before g started: it never runs (a lugo.run caller, or a
+** host's lugo_dofile, gets the closing error). */
+static run_result drop_unstarted(goroutine *g, sched_worker *w) {
+  g->task.owner = w;
+  if (g->join) {
+    g->join->error = strdup(CLOSING_MSG);
+    join_finish(g->join);
+  }
+  return RUN_DONE;
+}
+
 static run_result gor_run(sched_worker *w, void *vm, sched_task *t) {
   lua_State *L = vm;
   goroutine *g = (goroutine *)t;
   int nargs = 0, nres;
+  if (t->kind == TASK_CONTROL) return gor_run_control(L, t);
   if (!t->owner) {
+    if (gor_close_phase() == CLOSE_FAILING) return drop_unstarted(g, w);
     gor_prepare(L, g, w);
     nargs = 1;
   }
   g->parked = false;
+  if (g->fail_pending) gor_preempt(w, t);   /* raises at once: gor_vm.c */
 #ifdef LUGO_UNDER_TSAN
   lua_sethook(g->co, gor_signal_point, LUA_MASKCOUNT, 1000);
 #endif
@@ -356,11 +381,12 @@ static run_result gor_run(sched_worker *w, void *vm, sched_task *t) {
     g->parked = (reason == YIELD_PARK);
     return g->parked ? RUN_PARKED : RUN_YIELDED;
   }
-  if (status != LUA_OK && !g->join) gor_panic(L, g);
+  /* A goroutine the close failed ends quietly: not a panic. */
+  if (status != LUA_OK && !g->join && gor_close_phase() == CLOSE_NONE) gor_panic(L, g);
   if (g->join) {
     if (status != LUA_OK) give_error(L, g);
-    /* Once main's waiter is woken its thread closes gor_main_state. */
-    if (g->body) luaL_unref(gor_main_state, LUA_REGISTRYINDEX, g->co_ref);
+    /* Once the body's waiter is woken its thread closes the home state. */
+    if (g->body) luaL_unref(g->home, LUA_REGISTRYINDEX, g->co_ref);
     join_finish(g->join);
   }
   return RUN_DONE;
@@ -372,40 +398,50 @@ static void gor_done(sched_worker *w, void *vm, sched_task *t) {
   goroutine *g = (goroutine *)t;
   park_main_ended(g);
   vm_state *state = vm_of(L);
-  if (g->prev) g->prev->next = g->next; else state->started = g->next;
-  if (g->next) g->next->prev = g->prev;
-  if (!g->body) copool_put(L, state, g);   /* main's: see gor_run */
+  if (g->co) {               /* it started (see drop_unstarted) */
+    if (g->prev) g->prev->next = g->next; else state->started = g->next;
+    if (g->next) g->next->prev = g->prev;
+    if (!g->body) copool_put(L, state, g);   /* a body's: see gor_run */
+  }
   gor_free(g);
 }
 
 /* ---- the main goroutine ---- */
 
-void gor_run_main(lua_State *L, lua_CFunction body, void *arg, bool counted) {
+int gor_run_body(lua_State *L, lua_CFunction body, void *arg, body_kind kind) {
   goroutine *g = pool_zalloc(sizeof *g);
   run_join *j = join_new();
   if (!g || !j) {
+    pool_free(g);
+    free(j);
+    if (kind == BODY_FOR_HOST) return BODY_NOMEM;
     fprintf(stderr, "lugo: not enough memory\n");
     exit(1);
   }
   g->body = body;
   g->body_arg = arg;
+  g->home = L;
   g->join = j;
   g->task.kind = TASK_GOROUTINE;
-  g->id = 1;
   g->parent = 0;
-  gor_main_state = L;
-  park_main_started(g);
   park_install_wrappers(L);
-  atomic_store(&main_is_goroutine, true);
-  if (counted) sched_register_thread();
+  if (kind == BODY_FOR_HOST) {
+    g->id = atomic_fetch_add(&next_id, 1);
+  } else {
+    g->id = 1;
+    park_main_started(g);
+    atomic_store(&main_is_goroutine, true);
+  }
+  if (kind != BODY_MAIN_UNCOUNTED) sched_register_thread();
   /* This thread waits as a thread outside the runtime that dumps do not
-  ** list (L NULL): goroutine 1 is the one on the worker. */
+  ** list (L NULL): the goroutine is the one on the worker. */
   outside_op wait;
   sched_thread_task_init(&wait.tt);
   wait.L = NULL;
   wait.op.task = &wait.tt.task;
   wait.op.w.task = &wait.tt.task;
-  sched_spawn_main(&g->task);
+  if (kind == BODY_FOR_HOST) sched_spawn(&g->task); else sched_spawn_main(&g->task);
+  int result = BODY_OK;
   pthread_mutex_lock(&j->mu);
   if (!j->done) {
     j->waiting = &wait.tt.task;
@@ -413,19 +449,31 @@ void gor_run_main(lua_State *L, lua_CFunction body, void *arg, bool counted) {
     wait.tt.task.unlock = join_unlock;
     wait.tt.task.unlock_arg = j;
     sched_block(&wait.tt);
-    /* The report needs a state of this thread's own: L is goroutine 1's. */
-    if (wait.tt.deadlock && join_cancel(j, &wait.op.w))
-      park_report_deadlock(luaL_newstate(), NULL);
+    /* Closing: the body fails, or never starts; either way it finishes
+    ** the join. */
+    if (wait.tt.aborted) sched_wait_woken(&wait.tt);
+    else if (wait.tt.deadlock && join_cancel(j, &wait.op.w)) {
+      /* The report needs a state of this thread's own: L is the body's. */
+      if (kind != BODY_FOR_HOST) park_report_deadlock(luaL_newstate(), NULL);
+      result = BODY_DEADLOCK;   /* the goroutine stays parked; j is its */
+    }
   } else {
     pthread_mutex_unlock(&j->mu);
   }
   sched_thread_task_destroy(&wait.tt);
+  if (result == BODY_DEADLOCK) return result;
   if (j->error) {            /* raised outside body's own protection */
-    fprintf(stderr, "lugo: %s\n", j->error);
-    fflush(stderr);
-    exit(1);
+    if (kind == BODY_FOR_HOST) {
+      result = BODY_ERROR;
+      embed_set_error(LUGO_ELUA, "%s", j->error);
+    } else {
+      fprintf(stderr, "lugo: %s\n", j->error);
+      fflush(stderr);
+      exit(1);
+    }
   }
   join_release(j);
+  return result;
 }
 
 bool gor_main_is_goroutine(void) {
@@ -437,4 +485,5 @@ const sched_hooks gor_hooks = {
   .run = gor_run,
   .done = gor_done,
   .preempt = gor_preempt,
+  .worker_stop = gor_worker_stop,
 };

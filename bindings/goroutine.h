@@ -64,20 +64,35 @@ void gor_exit_on_deadlock(void);
 ** memory). */
 void *gor_scratch(size_t size);
 
+/* A message handler for lua_pcall: adds the traceback to string messages,
+** as lua.c's does. */
+int gor_msghandler(lua_State *L);
+
 /* A continuation for blocking calls that return nothing once woken. */
 int op_done_nothing(lua_State *L, int status, lua_KContext ctx);
 
 /* Pushes the caller's global table (its goroutine's, or the state's). */
 void gor_push_env(lua_State *L);
 
-/* Runs body as the main goroutine (goroutine 1, on the first worker, as
-** the lugo command runs a script): called in a worker's VM with arg as its
-** one argument (light userdata), with gor_push_env giving goroutine 1's
-** globals. Waits, as a thread outside the runtime, until body returns. A
-** panic or a deadlock ends the process with status 2 meanwhile. counted:
-** the wait takes part in deadlock detection (false: the REPL, whose input
-** thread is the one that can wake goroutine 1). */
-void gor_run_main(lua_State *L, lua_CFunction body, void *arg, bool counted);
+/* Who runs a body goroutine, and how its caller waits for it. */
+typedef enum body_kind {
+  BODY_MAIN,            /* goroutine 1 of the lugo command */
+  BODY_MAIN_UNCOUNTED,  /* the same, its wait not counted for deadlocks (the
+                        ** REPL, whose input thread can wake goroutine 1) */
+  BODY_FOR_HOST         /* lugo_dofile/lugo_dostring: a new id, any worker */
+} body_kind;
+enum { BODY_OK, BODY_ERROR, BODY_DEADLOCK, BODY_NOMEM };
+
+/* Runs body as a goroutine whose coroutine lives in L (a state of the
+** calling thread, with L's globals as its own): goroutine 1 on the first
+** worker, as the lugo command runs a script, or (BODY_FOR_HOST) a goroutine
+** like any other. body gets arg as its one argument (light userdata).
+** Waits, as a thread outside the runtime, until body returns, and returns
+** BODY_OK, or BODY_ERROR (an error outside body's own pcall: in
+** lugo_errmsg), BODY_DEADLOCK (the goroutine stays parked: keep L open),
+** BODY_NOMEM. For goroutine 1, a panic or a deadlock ends the process with
+** status 2 instead. */
+int gor_run_body(lua_State *L, lua_CFunction body, void *arg, body_kind kind);
 
 /* The REPL's hold on goroutine 1 (protocol in gor_park.c, "interrupting
 ** the main goroutine"): while interruptible, gor_interrupt_main(msg) ends
@@ -94,6 +109,16 @@ void gor_survive_panics(void);
 /* Is the main goroutine goroutine 1 (the lugo command) rather than a thread
 ** outside the runtime (stock lua5.4, a host)? */
 bool gor_main_is_goroutine(void);
+
+/* The runtime's close (gor_close.c, for embed.c): begin refuses new
+** goroutines (lugo.go raises "lugo: runtime closing"); fail_all makes every
+** goroutine fail its wait, or its computation at the next preemption, and
+** every outside thread's wait, and returns how many workers it asked;
+** fail_done says whether they all did; end goes back to normal. */
+void gor_close_begin(void);
+int gor_fail_all(void);
+bool gor_fail_done(int sent);
+void gor_close_end(void);
 
 /* The run hooks the scheduler calls. */
 extern const sched_hooks gor_hooks;

@@ -38,8 +38,10 @@ typedef struct goroutine {
   char created_src[LUA_IDSIZE];   /* short source */
   int created_line;               /* 0: unknown */
   codec_msg start;           /* fn and its arguments until started */
-  lua_CFunction body;        /* or, for the main goroutine, this C body */
+  lua_CFunction body;        /* or, for the main goroutine and a host's
+                             ** lugo_dofile, this C body, */
   void *body_arg;            /* called as body(body_arg) */
+  lua_State *home;           /* in this state (its coroutine lives there) */
   run_join *join;            /* lugo.run's caller waits here, or NULL */
   shared_str *path, *cpath;  /* creator's package.path and cpath */
   lua_State *co;             /* the coroutine, once started (owner's VM) */
@@ -51,6 +53,14 @@ typedef struct goroutine {
   volatile bool preempted;   /* set by the preemption hook before it yields */
   struct goroutine *prev, *next;  /* owner only: the VM's started goroutines */
   lugo_op op;                /* the blocking call in progress */
+  /* The wait in progress, for the runtime's close (gor_close.c): what
+  ** op_park was given, and whether the close cancelled it (then the
+  ** continuation raises "lugo: runtime closing" instead of running k). */
+  const struct park_ops *wait_ops;
+  void *wait_obj;
+  lua_KFunction wait_k;
+  bool wait_failed;
+  bool fail_pending;         /* closing: preempted once, raise at resume */
   void *scratch;             /* gor_scratch's memory */
   size_t scratch_size;
 } goroutine;
@@ -72,6 +82,7 @@ typedef struct vm_state {
   goroutine *started;        /* started goroutines of this VM, for dumps */
   int package_ref;           /* registry ref of the package table */
   int env_meta_ref;          /* registry ref of {__index = _G} for envs */
+  unsigned host_globals_seen;  /* version of lugo_setglobal's set in _G */
   /* package.path and cpath: while package[field] is the Lua string whose
   ** text is at path_seen[i] (anchored in the registry at applied_keys[i],
   ** so that no other string can take its address), its text is
@@ -91,6 +102,19 @@ static inline goroutine *running(void) {
 static inline vm_state *vm_of(lua_State *L) {
   return *(vm_state **)lua_getextraspace(L);
 }
+
+/* ---- the runtime's close (gor_close.c) ---- */
+
+/* The close's phase: goroutines may start (0), no new one may (1), every
+** goroutine fails at its next wait or instruction (2). */
+enum { CLOSE_NONE, CLOSE_NO_NEW, CLOSE_FAILING };
+int gor_close_phase(void);
+
+/* The message every failed wait and refused spawn raises. */
+#define CLOSING_MSG "lugo: runtime closing"
+
+/* The run hook's part for a control task (gor_run calls it). */
+run_result gor_run_control(lua_State *L, sched_task *t);
 
 /* ---- package paths (gor_paths.c) ---- */
 
@@ -128,6 +152,7 @@ void copool_put(lua_State *L, vm_state *p, goroutine *g);
 /* The scheduler's hooks (gor_hooks): a new worker's VM; preempt task t. */
 void *gor_worker_start(sched_worker *w, int index);
 void gor_preempt(sched_worker *w, sched_task *t);
+void gor_worker_stop(sched_worker *w, void *vm);
 #ifdef LUGO_UNDER_TSAN
 /* Count hook letting the preemption signal in under TSan (see gor_vm.c). */
 void gor_signal_point(lua_State *L, lua_Debug *ar);
@@ -135,10 +160,6 @@ void gor_signal_point(lua_State *L, lua_Debug *ar);
 
 /* ---- the main goroutine (goroutine.c) ---- */
 
-/* The Lua state of the main goroutine's coroutine (gor_run_main's L): used
-** only by the thread that runs goroutine 1, while it runs it or stands
-** between tasks (its own thread waits meanwhile). */
-extern lua_State *gor_main_state;
 
 /* ---- showing goroutines (gor_dump.c) ---- */
 

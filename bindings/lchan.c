@@ -14,6 +14,10 @@ static void drop_msg(void *elem) {
   codec_free(elem);
 }
 
+chan *lchan_new(size_t cap) {
+  return chan_new(cap, sizeof(codec_msg), drop_msg);
+}
+
 /* The channel of handle idx, after checking the view allows the operation. */
 static chan *check_dir(lua_State *L, int forbidden, const char *msg) {
   lhandle *h = handle_check(L, 1, OBJ_CHAN);
@@ -39,7 +43,7 @@ static int l_chan(lua_State *L) {
       return luaL_error(L, "bad argument #1 to 'chan' (capacity must be an "
                         "integer >= 0, got %s)", luaL_tolstring(L, 1, NULL));
   }
-  chan *c = chan_new((size_t)cap, sizeof(codec_msg), drop_msg);
+  chan *c = lchan_new((size_t)cap);
   if (!c) return luaL_error(L, "lugo.chan: out of memory");
   handle_push_new(L, (lugo_obj *)c);
   return 1;

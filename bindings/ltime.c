@@ -44,10 +44,13 @@ static void sleep_arm(void *arg) {
   timer_arm(&op->timer, op->timer.when);
 }
 
-/* A pending sleep always ends: a deadlock never cancels it. */
+/* Cancels the sleep if its timer has not fired (the runtime's close, the
+** REPL's Ctrl-C). A deadlock never gets here: a pending timer can still
+** wake someone, so it keeps the deadlock count above zero. */
 static bool sleep_cancel(void *arg, waiter *w) {
-  (void)arg; (void)w;
-  return false;
+  (void)w;
+  lugo_op *op = arg;
+  return timer_disarm(&op->timer);
 }
 
 static const park_ops sleep_ops = {"sleep", sleep_arm, sleep_cancel};

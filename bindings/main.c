@@ -33,23 +33,11 @@ static void usage(FILE *out) {
   fflush(out);
 }
 
-/* Message handler: adds the traceback to string messages, as lua.c does. */
-static int msghandler(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  if (msg == NULL) {
-    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
-      return 1;
-    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-  }
-  luaL_traceback(L, L, msg, 1);
-  return 1;
-}
-
 /* Calls the function under the message handler; reports an error and
 ** returns its status. */
 static int docall(lua_State *L, int narg, int nres) {
   int base = lua_gettop(L) - narg;
-  lua_pushcfunction(L, msghandler);
+  lua_pushcfunction(L, gor_msghandler);
   lua_insert(L, base);
   int status = lua_pcall(L, narg, nres, base);
   lua_remove(L, base);
@@ -127,12 +115,12 @@ static int main_continue(lua_State *L, int status, lua_KContext from) {
 }
 
 /* Runs the function on top of L (a loaded chunk) with nargs arguments above
-** it, in the main goroutine's globals (at index 2), under msghandler. */
+** it, in the main goroutine's globals (at index 2), under gor_msghandler. */
 static int main_call(lua_State *L, main_plan *p, int nargs, int next) {
   int fn = lua_gettop(L) - nargs;
   lua_pushvalue(L, 2);
   if (!lua_setupvalue(L, fn, 1)) lua_pop(L, 1);   /* _ENV */
-  lua_pushcfunction(L, msghandler);
+  lua_pushcfunction(L, gor_msghandler);
   lua_insert(L, fn);
   int status = lua_pcallk(L, nargs, 0, fn, next, main_continue);
   lua_remove(L, fn);
@@ -180,7 +168,7 @@ static int run_main_goroutine(lua_State *L, char **argv, int argc, int script,
                               bool read_stdin) {
   main_plan plan = {.argv = argv, .argc = argc, .script = script,
                     .read_stdin = read_stdin, .status = LUA_OK, .error = NULL};
-  gor_run_main(L, main_body, &plan, true);
+  gor_run_body(L, main_body, &plan, BODY_MAIN);
   if (plan.status == LUA_OK) return 0;
   fprintf(stderr, "%s: %s\n", progname, plan.error ? plan.error : "(no message)");
   fflush(stderr);

@@ -8,6 +8,7 @@
 #include <lauxlib.h>
 
 #include "../core/scheduler.h"
+#include "embed.h"
 #include "factory.h"
 #include "goroutine.h"
 #include "module.h"
@@ -89,8 +90,8 @@ static void pin_module(void) {
 LUGO_API int luaopen_lugo(lua_State *L) {
   static pthread_once_t pinned = PTHREAD_ONCE_INIT;
   pthread_once(&pinned, pin_module);
+  if (embed_ensure_open() != LUGO_OK) return luaL_error(L, "lugo: %s", lugo_errmsg());
   factory_self_test(L);
-  sched_init(&gor_hooks);
   sched_register_thread();   /* no-op on workers */
   install_print(L);
   luaL_newlib(L, lugo_funcs);

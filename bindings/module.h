@@ -4,6 +4,7 @@
 #define LUGO_MODULE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <lua.h>
 
 int luaopen_lugo(lua_State *L);
@@ -24,6 +25,10 @@ void ltable_open(lua_State *L);
 /* Whether this thread runs the fn of a lugo.update (which holds a shared
 ** table's lock): no call may block there (ltable.c). */
 bool ltable_in_update(void);
+
+/* A channel of Lua values (codec messages), as lugo.chan(cap) makes; NULL
+** when out of memory. One reference for the caller (lchan.c). */
+struct chan *lchan_new(size_t cap);
 
 /* Channel methods that build select cases (lselect.c). */
 int lselect_case_recv(lua_State *L);

@@ -283,7 +283,7 @@ typedef struct body_start {
 ** one that can wake it (see "The link"). */
 static void *main_goroutine_thread(void *arg) {
   body_start *start = arg;
-  gor_run_main(start->L, repl_body, (void *)start->progname, false);
+  gor_run_body(start->L, repl_body, (void *)start->progname, BODY_MAIN_UNCOUNTED);
   return NULL;
 }
 

@@ -121,3 +121,13 @@ void vmalloc_install(lua_State *L) {
   h->next_alloc = lua_getallocf(L, &h->next_ud);
   lua_setallocf(L, vm_alloc, h);
 }
+
+void vmalloc_close(lua_State *L) {
+  void *ud;
+  lua_Alloc f = lua_getallocf(L, &ud);
+  lua_close(L);
+  if (f != vm_alloc) return;
+  vm_heap *h = ud;
+  munmap(h->base, RESERVE);
+  free(h);
+}

@@ -12,4 +12,7 @@
 ** (which must see every allocation). */
 void vmalloc_install(lua_State *L);
 
+/* Closes L (lua_close) and releases its free lists and address range. */
+void vmalloc_close(lua_State *L);
+
 #endif

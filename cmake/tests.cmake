@@ -6,7 +6,11 @@ file(GLOB C_TESTS ${CMAKE_SOURCE_DIR}/spec/c/test_*.c)
 foreach(src ${C_TESTS})
   get_filename_component(name ${src} NAME_WE)
   string(REPLACE "test_" "" short ${name})
-  if(short STREQUAL "codec")
+  if(short STREQUAL "embed")
+    # A host program: lugo.h and liblugo.so only, as docs/embedding.md says.
+    add_executable(${name} ${src})
+    target_link_libraries(${name} PRIVATE lugo_shared PkgConfig::LUA Threads::Threads m)
+  elseif(short STREQUAL "codec")
     add_executable(${name} ${src} ${CODEC_SOURCES} bindings/factory.c bindings/dump.c core/pool.c spec/c/codec_test_objects.c)
     target_include_directories(${name} PRIVATE ${LUA_INCLUDE_DIRS})
     target_link_libraries(${name} PRIVATE PkgConfig::LUA m)
@@ -77,7 +81,7 @@ set_tests_properties(repl/terminal PROPERTIES
   ENVIRONMENT "${SPEC_ENV};LUGO_READLINE=${REPL_READLINE};REPL_TEST_TIMEOUT=${REPL_WAIT}"
   SKIP_RETURN_CODE 77 TIMEOUT 600)
 
-# lugo.so exports luaopen_lugo and lugo_* only (spec/exports_test.sh).
+# liblugo.so exports luaopen_lugo and lugo_* only (spec/exports_test.sh).
 add_test(NAME exports COMMAND bash ${CMAKE_SOURCE_DIR}/spec/exports_test.sh
-  $<TARGET_FILE:lugo_module>)
+  $<TARGET_FILE:lugo_shared>)
 set_tests_properties(exports PROPERTIES SKIP_RETURN_CODE 77)

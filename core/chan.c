@@ -8,11 +8,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 static void chan_destroy(lugo_obj *o) {
   chan *c = (chan *)o;
   for (size_t i = 0; c->drop && i < c->count; i++)
     c->drop(buffer_at(c, i));
+  if (c->pollfd >= 0) close(c->pollfd);
   pthread_mutex_destroy(&c->mu);
   free(c->buf);
   free(c);
@@ -31,11 +34,35 @@ chan *chan_new(size_t cap, size_t elemsize, void (*drop)(void *elem)) {
   c->cap = cap;
   c->elemsize = elemsize;
   c->drop = drop;
+  c->pollfd = -1;
   return c;
 }
 
 void chan_unlock(void *c) {
-  pthread_mutex_unlock(&((chan *)c)->mu);
+  chan_release(c);   /* a sender that parked makes the channel readable */
+}
+
+/* Readable: a value buffered, a sender waiting (a select's sender whose
+** select took another case may show so until it dequeues), or closed. */
+void chan_poll_update(chan *c) {
+  bool readable = c->count > 0 || c->closed || c->sendq.first != NULL;
+  if (readable == c->poll_readable) return;
+  c->poll_readable = readable;
+  uint64_t one = 1;
+  ssize_t n = readable ? write(c->pollfd, &one, sizeof one)
+                       : read(c->pollfd, &one, sizeof one);
+  (void)n;   /* a non-blocking eventfd of ours: 1 <-> 0 cannot fail */
+}
+
+int chan_pollfd(chan *c) {
+  pthread_mutex_lock(&c->mu);
+  if (c->pollfd < 0) {
+    c->pollfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    c->poll_readable = false;
+  }
+  int fd = c->pollfd;
+  chan_release(c);
+  return fd;
 }
 
 /* Wakes the waiter a locked operation completed, once the lock is gone. */
@@ -96,7 +123,7 @@ chan_status chan_send(chan *c, void *elem, sched_task *task, waiter *w) {
     waitq_park(&c->sendq, w, task, elem);
     return CHAN_PARKED;
   }
-  pthread_mutex_unlock(&c->mu);
+  chan_release(c);
   wake(woken);
   return st;
 }
@@ -109,7 +136,7 @@ chan_status chan_recv(chan *c, void *out, sched_task *task, waiter *w) {
     waitq_park(&c->recvq, w, task, out);
     return CHAN_PARKED;
   }
-  pthread_mutex_unlock(&c->mu);
+  chan_release(c);
   wake(woken);
   return st;
 }
@@ -126,13 +153,18 @@ chan_status chan_close(chan *c) {
   waiter *woken = NULL;
   waitq_collect(&c->recvq, &woken, false);
   waitq_collect(&c->sendq, &woken, false);
-  pthread_mutex_unlock(&c->mu);
+  chan_release(c);
   waitq_wake_list(woken);
   return CHAN_OK;
 }
 
-bool chan_cancel(void *c, waiter *w) {
-  return waitq_give_up(&((chan *)c)->mu, w);
+bool chan_cancel(void *obj, waiter *w) {
+  chan *c = obj;
+  pthread_mutex_lock(&c->mu);
+  bool queued = waitq_cancel(w);   /* waitq_give_up, and the pollfd */
+  if (queued) sched_unblocked(w->task);
+  chan_release(c);
+  return queued;
 }
 
 size_t chan_len(chan *c) {

@@ -46,6 +46,11 @@ void chan_unlock(void *c);
 ** queued (the task counts as unblocked again), false if a waker took it. */
 bool chan_cancel(void *c, waiter *w);
 
+/* An eventfd that polls readable exactly while a receive would succeed (a
+** value buffered, a sender waiting, or closed); made on first use, owned by
+** c. -1 if it cannot be made (errno says why). */
+int chan_pollfd(chan *c);
+
 size_t chan_len(chan *c);
 size_t chan_cap(chan *c);
 /* The size of one value (fixed at creation), and disposal of a value the

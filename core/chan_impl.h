@@ -16,7 +16,20 @@ struct chan {
   bool closed;
   waitq recvq, sendq;
   void (*drop)(void *elem);   /* fixed at creation */
+  int pollfd;               /* eventfd for chan_pollfd, or -1; set once, under mu */
+  bool poll_readable;       /* under mu: pollfd's counter is 1 */
 };
+
+/* With c->mu held: makes pollfd readable exactly while a receive would
+** succeed (chan_pollfd). */
+void chan_poll_update(chan *c);
+
+/* Releases c->mu. Every unlock after a change goes through here, so that a
+** channel with a pollfd keeps it current. */
+static inline void chan_release(chan *c) {
+  if (c->pollfd >= 0) chan_poll_update(c);
+  pthread_mutex_unlock(&c->mu);
+}
 
 /* Address of the i-th buffered value (0: the next to receive). */
 static inline unsigned char *buffer_at(chan *c, size_t i) {

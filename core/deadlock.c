@@ -22,7 +22,9 @@
 #define _GNU_SOURCE 1   /* sched_getaffinity, CPU_COUNT */
 #include "scheduler.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <time.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -33,19 +35,59 @@
 static atomic_long awake;
 static pthread_mutex_t blocked_mu = PTHREAD_MUTEX_INITIALIZER;  /* guards blocked_threads */
 static sched_thread_task *blocked_threads;
-static _Thread_local bool tls_registered;
+/* A thread is registered in the current run of the runtime if its epoch is
+** the runtime's (sched_deadlock_reset starts a new run: none is). */
+static atomic_uint epoch = 1;
+static _Thread_local unsigned tls_registered_epoch;
+static atomic_bool aborting;   /* under blocked_mu to set: see sched_abort_blocked */
 
+
+static bool registered(void) {
+  return tls_registered_epoch == atomic_load_explicit(&epoch, memory_order_relaxed);
+}
 
 void sched_register_thread(void) {
-  if (sched_current() || tls_registered) return;
-  tls_registered = true;
+  if (sched_current() || registered()) return;
+  tls_registered_epoch = atomic_load(&epoch);
   atomic_fetch_add(&awake, 1);
+}
+
+void sched_deadlock_reset(void) {
+  atomic_store(&awake, 0);
+  atomic_fetch_add(&epoch, 1);
+  atomic_store(&aborting, false);
+}
+
+void sched_abort_blocked(void) {
+  pthread_mutex_lock(&blocked_mu);
+  atomic_store(&aborting, true);
+  for (sched_thread_task *t = blocked_threads; t; t = t->next_blocked) {
+    pthread_mutex_lock(&t->mu);
+    t->aborted = true;
+    pthread_cond_signal(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+  }
+  pthread_mutex_unlock(&blocked_mu);
+}
+
+void sched_abort_end(void) {
+  atomic_store(&aborting, false);
+}
+
+void sched_wait_woken(sched_thread_task *t) {
+  pthread_mutex_lock(&t->mu);
+  t->sleeping = true;
+  while (!atomic_load_explicit(&t->woken, memory_order_relaxed))
+    pthread_cond_wait(&t->cv, &t->mu);
+  t->sleeping = false;
+  atomic_store_explicit(&t->woken, false, memory_order_relaxed);
+  pthread_mutex_unlock(&t->mu);
 }
 
 void sched_blocked(sched_task *t) {
   if (t->kind == TASK_THREAD) {
     sched_thread_task *tt = (sched_thread_task *)t;
-    tt->counted = tls_registered;   /* read by the waker under the same lock */
+    tt->counted = registered();   /* read by the waker under the same lock */
     if (!tt->counted) return;
   }
   atomic_fetch_sub(&awake, 1);
@@ -98,12 +140,19 @@ void sched_thread_task_init(sched_thread_task *t) {
   memset(&t->task, 0, sizeof t->task);
   t->task.kind = TASK_THREAD;
   pthread_mutex_init(&t->mu, NULL);
-  pthread_cond_init(&t->cv, NULL);
+  pthread_condattr_t attr;   /* deadlines are on timer_now's clock */
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&t->cv, &attr);
+  pthread_condattr_destroy(&attr);
   atomic_init(&t->woken, false);
   t->sleeping = false;
   t->deadlock = false;
   t->counted = false;
   t->next_blocked = NULL;
+  t->deadline = 0;
+  t->timed_out = false;
+  t->aborted = false;
 }
 
 void sched_thread_task_destroy(sched_thread_task *t) {
@@ -166,6 +215,7 @@ void sched_block(sched_thread_task *t) {
   pthread_mutex_lock(&blocked_mu);
   t->next_blocked = blocked_threads;
   blocked_threads = t;
+  bool abort_now = atomic_load(&aborting);   /* the sweep came before us */
   pthread_mutex_unlock(&blocked_mu);
   if (t->task.unlock) {
     void (*unlock)(void *) = t->task.unlock;
@@ -174,14 +224,30 @@ void sched_block(sched_thread_task *t) {
   }
   pthread_mutex_lock(&t->mu);
   t->deadlock = false;
+  t->timed_out = false;
+  t->aborted = abort_now;
   pthread_mutex_unlock(&t->mu);
   if (t->counted && atomic_load(&awake) == 0) deadlock_found();
   spin_until_woken(t);
   pthread_mutex_lock(&t->mu);
   t->sleeping = true;
-  while (!atomic_load_explicit(&t->woken, memory_order_relaxed) && !t->deadlock)
-    pthread_cond_wait(&t->cv, &t->mu);
+  while (!atomic_load_explicit(&t->woken, memory_order_relaxed) && !t->deadlock &&
+         !t->aborted) {
+    if (t->deadline == 0) {
+      pthread_cond_wait(&t->cv, &t->mu);
+      continue;
+    }
+    struct timespec ts = {(time_t)(t->deadline / 1000000000u),
+                          (long)(t->deadline % 1000000000u)};
+    if (pthread_cond_timedwait(&t->cv, &t->mu, &ts) == ETIMEDOUT &&
+        !atomic_load_explicit(&t->woken, memory_order_relaxed) && !t->deadlock &&
+        !t->aborted) {
+      t->timed_out = true;
+      break;
+    }
+  }
   t->sleeping = false;
+  if (atomic_load_explicit(&t->woken, memory_order_relaxed)) t->aborted = false;   /* woken first */
   atomic_store_explicit(&t->woken, false, memory_order_relaxed);
   pthread_mutex_unlock(&t->mu);
   pthread_mutex_lock(&blocked_mu);

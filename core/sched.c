@@ -8,8 +8,8 @@
 ** nothing, watch a few shared words (SPIN_CHECKS pauses), then park in its
 ** libuv loop (uv_run ONCE) until worker_kick's uv_async_send. A worker is
 ** running a task (current set, run_seq odd), looking, or parked (parked
-** set; watching too if its patience timer is armed).
-**
+** set; watching too if its patience timer is armed). sched_shutdown ends
+** the loops (schedstop.c).
 ** Where work goes. A new task (sched_spawn) goes to the spawning worker's
 ** newq ring, or, from an outside thread or when the ring is full, to the
 ** global queue. A woken task goes back to its owner, the worker that
@@ -54,7 +54,6 @@
 
 #include <errno.h>
 #include <sched.h>
-#include <signal.h>
 #include <time.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -349,7 +348,7 @@ static bool work_visible(sched_worker *w) {
 
 /* ---- waking workers ---- */
 
-static void worker_kick(sched_worker *w) {
+void worker_kick(sched_worker *w) {
   if (atomic_load(&w->parked) && atomic_exchange(&w->parked, false))
     uv_async_send(&w->wakeup);
 }
@@ -430,7 +429,7 @@ static void on_patience(uv_timer_t *timer) {
 ** it may be taken (their owners may start it first): no spinning for it. */
 static void park(sched_worker *w) {
   atomic_store(&w->parked, true);
-  if (work_for_now(w) || atomic_load(&w->request)) {
+  if (work_for_now(w) || atomic_load(&w->request) || atomic_load(&S.stopping)) {
     atomic_store(&w->parked, false);
     return;
   }
@@ -456,7 +455,7 @@ static void *worker_main(void *arg) {
   ** just parked is likely soon. Woken from a park with nothing to do (say,
   ** for new work its owner then started), go back to sleep at once. */
   bool spin = false;
-  for (;;) {
+  while (!atomic_load_explicit(&S.stopping, memory_order_relaxed)) {
     serve_request(w);
     sched_task *t = find_work(w);
     for (int i = 0; !t && spin && i < SPIN_CHECKS; i++) {
@@ -472,6 +471,7 @@ static void *worker_main(void *arg) {
       spin = false;
     }
   }
+  worker_stop(w);   /* schedstop.c */
   return NULL;
 }
 

@@ -16,8 +16,6 @@
 
 /* A task running longer than this while others wait is preempted. */
 #define TIME_SLICE_NS 10000000
-/* The signal that asks a worker to preempt its task (as Go's SIGURG). */
-#define PREEMPT_SIGNAL SIGURG
 /* The most workers a process may have (lugo.config's bound). The worker
 ** array is made this long once, when the first worker starts, so that
 ** workers can be added later without moving it (see sched_spawn_main). */
@@ -91,6 +89,7 @@ typedef struct sched_state {
   atomic_ulong global_polls;    /* bumped by the home worker at each take */
   atomic_long live;
   pthread_mutex_t request_mu;   /* one sched_each_worker at a time */
+  atomic_bool stopping;         /* sched_shutdown: workers leave their loops */
 } sched_state;
 
 /* The scheduler's one state (sched.c). */
@@ -103,8 +102,17 @@ extern _Thread_local sched_worker *tls_worker;
 ** any; on w's own thread, between tasks (schedworld.c). */
 void serve_request(sched_worker *w);
 
-/* Starts the monitor thread that preempts long-running tasks (preempt.c). */
+/* Starts (stops and joins) the monitor thread that preempts long-running
+** tasks, with the signal's handler (preempt.c); under start_mu. */
 void start_monitor(void);
+void stop_monitor(void);
+
+/* Wakes w if it is parked (sched.c). */
+void worker_kick(sched_worker *w);
+
+/* On w's thread, leaving its loop: the worker_stop hook (closes its VM),
+** then its libuv loop (schedstop.c). */
+void worker_stop(sched_worker *w);
 
 /* Wakes an outside thread blocked in sched_block (deadlock.c). */
 void thread_wake(sched_thread_task *t);

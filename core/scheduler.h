@@ -12,7 +12,8 @@ typedef struct sched_worker sched_worker;
 
 typedef enum task_kind {
   TASK_GOROUTINE,   /* a coroutine of one worker's VM */
-  TASK_THREAD       /* a thread outside the runtime, blocked on a condvar */
+  TASK_THREAD,      /* a thread outside the runtime, blocked on a condvar */
+  TASK_CONTROL      /* the hooks' own work for one worker (sched_send_to_worker) */
 } task_kind;
 
 /* What a run hook reports when the task gives its worker back. */
@@ -45,6 +46,9 @@ typedef struct sched_thread_task {
   bool sleeping;              /* guarded by mu: waiting on cv (see sched_block) */
   bool deadlock;              /* guarded by mu: woken because nothing else can */
   bool counted;               /* its thread is registered (counts as awake) */
+  unsigned long long deadline;  /* sched_block gives up then (timer_now ns); 0: never */
+  bool timed_out;             /* out of sched_block: the deadline passed first */
+  bool aborted;               /* guarded by mu: the runtime is closing (sched_abort_blocked) */
   struct sched_thread_task *next_blocked;  /* guarded by the scheduler */
 } sched_thread_task;
 
@@ -60,6 +64,9 @@ typedef struct sched_hooks {
   ** other tasks wait: arrange for t to yield soon (async-signal-safe only,
   ** e.g. lua_sethook). May be NULL. */
   void (*preempt)(sched_worker *w, sched_task *t);
+  /* On a worker's thread as it stops (sched_shutdown): close its VM. May
+  ** be NULL. */
+  void (*worker_stop)(sched_worker *w, void *vm);
 } sched_hooks;
 
 /* Installs the hooks; only the first call counts. */
@@ -95,9 +102,35 @@ sched_worker *sched_current(void);
 /* The task the calling worker is running, NULL outside the runtime. */
 sched_task *sched_running(void);
 
+/* The preemption signal: 0 (the default) SIGURG, -1 none (no monitor
+** thread, no preemption). The host's handler for it keeps getting every
+** such signal that the runtime did not send. Before the workers start. */
+void sched_set_preempt_signal(int sig);
+
 /* Sends the preemption signal to the worker that owns t (the hooks'
 ** preempt then runs for whatever task that worker runs by then). */
 void sched_poke(sched_task *t);
+
+/* Signals every worker now (as the monitor does one), to make a task
+** that does not give way reach the preempt hook (the runtime's close). */
+void sched_poke_all(void);
+
+/* Ends this run of the runtime, with no task live (sched_live() == 0):
+** stops the workers (each closes its VM through the worker_stop hook), the
+** monitor and the timer thread, joins them, frees what the scheduler
+** holds, and forgets registered threads. The next spawn starts again. */
+void sched_shutdown(void);
+
+/* Workers whose threads run now (0 before the first spawn). */
+int sched_running_workers(void);
+
+/* Makes t (kind TASK_CONTROL, not spawned: never counted live) run once on
+** worker i (< sched_running_workers()) between its tasks, as a woken task
+** would: the run hook sees it and reports RUN_PARKED. Any thread. */
+void sched_send_to_worker(sched_task *t, int i);
+
+/* For sched_shutdown: the deadlock count of a new run (deadlock.c). */
+void sched_deadlock_reset(void);
 
 /* Tasks spawned and not yet done. */
 long sched_live(void);
@@ -144,8 +177,21 @@ void sched_each_new_task(void (*fn)(sched_task *t, void *arg), void *arg);
 void sched_each_vm(void (*fn)(sched_worker *w, void *vm, void *arg), void *arg);
 
 /* For a thread outside the runtime: runs t's unlock, then sleeps until
-** sched_wake(&t->task), or until a deadlock (then t->deadlock is set). */
+** sched_wake(&t->task), or until a deadlock (then t->deadlock is set), or
+** until t->deadline if set (then t->timed_out is set: the caller cancels
+** its wait, and if a waker took it first, blocks again with no deadline
+** for the wake-up in flight). A timed waiter should count as a pending
+** timer meanwhile (sched_awake_add), since its own timeout wakes it. */
 void sched_thread_task_init(sched_thread_task *t);
+/* After sched_block gave up (timed out, deadlock, aborted) and the caller's
+** cancel found its waiter taken: waits for that waker's sched_wake. */
+void sched_wait_woken(sched_thread_task *t);
+/* The runtime is closing: every outside thread in sched_block, and every
+** one that enters it from now on, returns with t->aborted set (the caller
+** cancels its wait; if a waker took it first, sched_wait_woken). */
+void sched_abort_blocked(void);
+/* The close gave up (LUGO_EBUSY): waits are waits again. */
+void sched_abort_end(void);
 void sched_thread_task_destroy(sched_thread_task *t);
 void sched_block(sched_thread_task *t);
 

@@ -41,7 +41,7 @@ void sel_unlock(void *arg) {
   sel_state *s = arg;
   for (int i = s->n - 1; i >= 0; i--)
     if (i == 0 || s->lockorder[i] != s->lockorder[i - 1])
-      pthread_mutex_unlock(&s->lockorder[i]->mu);
+      chan_release(s->lockorder[i]);
 }
 
 /* xorshift32: cheap, and good enough to pick among a few cases. */

@@ -17,6 +17,8 @@ static struct {
   timer_entry **heap;
   int count, cap;
   bool started;
+  bool stopping;            /* timer_shutdown: the thread returns */
+  pthread_t thread;
 } T = {
   .mu = PTHREAD_MUTEX_INITIALIZER,
 };
@@ -105,7 +107,7 @@ static void *timer_main(void *arg) {
   (void)arg;
   timer_entry *batch[FIRE_BATCH];
   pthread_mutex_lock(&T.mu);
-  for (;;) {
+  while (!T.stopping) {
     if (T.count == 0) {
       pthread_cond_wait(&T.cv, &T.mu);
       continue;
@@ -129,6 +131,7 @@ static void *timer_main(void *arg) {
     sched_awake_add(-n);
     pthread_mutex_lock(&T.mu);
   }
+  pthread_mutex_unlock(&T.mu);
   return NULL;
 }
 
@@ -138,13 +141,28 @@ static void start_thread(void) {
   pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
   pthread_cond_init(&T.cv, &attr);
   pthread_condattr_destroy(&attr);
-  pthread_t thread;
-  if (pthread_create(&thread, NULL, timer_main, NULL) != 0) {
+  if (pthread_create(&T.thread, NULL, timer_main, NULL) != 0) {
     fprintf(stderr, "lugo: cannot start the timer thread\n");
     abort();
   }
-  pthread_detach(thread);
   T.started = true;
+}
+
+void timer_shutdown(void) {
+  pthread_mutex_lock(&T.mu);
+  bool started = T.started;
+  T.stopping = true;
+  pthread_cond_signal(&T.cv);
+  pthread_mutex_unlock(&T.mu);
+  if (started) pthread_join(T.thread, NULL);
+  pthread_mutex_lock(&T.mu);
+  for (int i = 0; i < T.count; i++) T.heap[i]->index = -1;   /* forgotten */
+  free(T.heap);
+  T.heap = NULL;
+  T.count = T.cap = 0;
+  if (started) pthread_cond_destroy(&T.cv);
+  T.started = T.stopping = false;
+  pthread_mutex_unlock(&T.mu);
 }
 
 /* ---- public ---- */

@@ -33,4 +33,8 @@ bool timer_arm(timer_entry *e, uint64_t when);
 ** A callback already running may still be finishing. */
 bool timer_disarm(timer_entry *e);
 
+/* Stops and joins the timer thread and forgets pending entries (the
+** runtime's close); the next timer_arm starts it again. */
+void timer_shutdown(void);
+
 #endif

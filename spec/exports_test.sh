@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# exports_test.sh: lugo.so exports luaopen_lugo and lugo_* names only: every
+# exports_test.sh: liblugo.so exports luaopen_lugo and lugo_* names only: every
 # other symbol is hidden, so a host defining the same names stays safe.
-# Usage: bash spec/exports_test.sh path/to/lugo.so
+# Usage: bash spec/exports_test.sh path/to/liblugo.so
 set -euo pipefail
-so=${1:?usage: exports_test.sh lugo.so}
+so=${1:?usage: exports_test.sh liblugo.so}
 if ! command -v nm >/dev/null; then echo "SKIP: nm not installed"; exit 77; fi
 # Linker-made markers (_init, _end...) are not ours.
 extra=$(nm -D --defined-only "$so" | awk '{print $NF}' |
