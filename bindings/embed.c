@@ -14,6 +14,7 @@
 #include <math.h>
 #include <time.h>
 
+#include "../core/pool.h"
 #include "../core/scheduler.h"
 #include "embed.h"
 #include "goroutine.h"
@@ -225,6 +226,7 @@ static int close_locked(double grace) {
   }
   sched_shutdown();
   hostrun_free_globals();
+  pool_trim();
   gor_close_end();
   memset(&options, 0, sizeof options);
   atomic_store(&is_open, false);

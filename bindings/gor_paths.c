@@ -96,10 +96,33 @@ static shared_str *worker_path(lua_State *L, vm_state *vm, int which) {
   return s;
 }
 
-/* The same for a caller outside the workers, reusing this thread's last
-** one when the text is the same. */
+/* A thread's last paths (outside_path), released when it exits. */
+static pthread_key_t last_key;
+static pthread_once_t last_key_once = PTHREAD_ONCE_INIT;
+
+static void release_last(void *last) {
+  shared_release(((shared_str **)last)[0]);
+  shared_release(((shared_str **)last)[1]);
+  free(last);
+}
+
+static void make_last_key(void) {
+  pthread_key_create(&last_key, release_last);
+}
+
+/* The same for a caller outside the workers (or a body goroutine: its
+** state is not the worker's VM), reusing this thread's last one when the
+** text is the same. */
 static shared_str *outside_path(lua_State *L, int which) {
-  static _Thread_local shared_str *last[2];
+  pthread_once(&last_key_once, make_last_key);
+  shared_str **last = pthread_getspecific(last_key);
+  if (!last) {
+    last = calloc(2, sizeof *last);
+    if (!last || pthread_setspecific(last_key, last) != 0) {
+      free(last);
+      return NULL;   /* no memory: the goroutine keeps the default paths */
+    }
+  }
   size_t len;
   const char *text = push_path(L, path_fields[which], &len);
   shared_str *s = NULL;

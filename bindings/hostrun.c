@@ -210,8 +210,9 @@ static lua_State *new_host_state(void) {
 }
 
 static int run_plan(host_plan *p, const char *fn) {
-  int rc = embed_ensure_open();
-  if (rc != LUGO_OK) return rc;
+  if (!embed_is_open())
+    return embed_set_error(LUGO_ESTATE, "%s: the runtime is not open (lugo_open first)", fn);
+  int rc = LUGO_OK;
   lua_State *L = new_host_state();
   if (!L) return LUGO_ELUA;
   switch (gor_run_body(L, host_body, p, BODY_FOR_HOST)) {

@@ -85,3 +85,33 @@ set_tests_properties(repl/terminal PROPERTIES
 add_test(NAME exports COMMAND bash ${CMAKE_SOURCE_DIR}/spec/exports_test.sh
   $<TARGET_FILE:lugo_shared>)
 set_tests_properties(exports PROPERTIES SKIP_RETURN_CODE 77)
+
+# examples/embed: a C host of liblugo (docs/embedding.md), run from its
+# directory, where worker.lua and input.txt are.
+add_executable(embed_host ${CMAKE_SOURCE_DIR}/examples/embed/host.c)
+target_link_libraries(embed_host PRIVATE lugo_shared PkgConfig::LUA Threads::Threads)
+set_target_properties(embed_host PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+add_test(NAME example/embed COMMAND embed_host
+  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/examples/embed)
+
+# The host side under valgrind: no error, no leak (definite or possible),
+# with Debian's liblua5.4 and libuv as they are (no suppressions needed).
+# Not in sanitizer builds, which valgrind cannot run.
+find_program(VALGRIND valgrind)
+if(VALGRIND AND NOT LUGO_TSAN AND NOT LUGO_ASAN)
+  set(VALGRIND_ARGS --leak-check=full --errors-for-leak-kinds=definite,possible
+      --error-exitcode=1 --quiet)
+  add_test(NAME valgrind/test_embed COMMAND ${VALGRIND} ${VALGRIND_ARGS} $<TARGET_FILE:test_embed>)
+  set_tests_properties(valgrind/test_embed PROPERTIES ENVIRONMENT "LUGO_TEST_SCALE=50" TIMEOUT 600)
+  add_test(NAME valgrind/example_embed COMMAND ${VALGRIND} ${VALGRIND_ARGS} $<TARGET_FILE:embed_host>
+    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/examples/embed)
+  set_tests_properties(valgrind/example_embed PROPERTIES TIMEOUT 600)
+endif()
+
+# cmake --install into a scratch prefix, then build and run a host against
+# it with pkg-config and with find_package (spec/install_test.sh).
+# Not in sanitizer builds: a plain cc cannot link their liblugo.
+if(NOT LUGO_TSAN AND NOT LUGO_ASAN)
+  add_test(NAME install COMMAND bash ${CMAKE_SOURCE_DIR}/spec/install_test.sh
+    ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
+endif()

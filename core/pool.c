@@ -194,3 +194,21 @@ void *pool_realloc(void *p, size_t size) {
   pool_free(p);
   return q;
 }
+
+void pool_trim(void) {
+  for (int c = 0; c < NCLASSES; c++) {
+    free_list(cache.head[c]);
+    cache.head[c] = NULL;
+    cache.count[c] = 0;
+    pthread_mutex_lock(&shared.mu);
+    free_block *batch = shared.batches[c];
+    shared.batches[c] = NULL;
+    shared.nbatches[c] = 0;
+    pthread_mutex_unlock(&shared.mu);
+    while (batch) {
+      free_block *next = batch->next_batch;
+      free_list(batch);
+      batch = next;
+    }
+  }
+}

@@ -21,4 +21,8 @@ void *pool_realloc(void *p, size_t size);
 /* Like free; p may be NULL. Only blocks from this pool. */
 void pool_free(void *p);
 
+/* Returns the calling thread's cached blocks and the shared ones to the C
+** library (the runtime's close); other threads keep their caches. */
+void pool_trim(void);
+
 #endif

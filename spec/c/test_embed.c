@@ -88,8 +88,17 @@ static int host_clock(lua_State *L) {
   return 1;
 }
 
+/* host.block(s): a long C call, which no preemption interrupts. */
+static int host_block(lua_State *L) {
+  double until = now() + luaL_checknumber(L, 1);
+  while (now() < until) nap_ms(10);   /* a signal cuts a nap short, not this */
+  return 0;
+}
+
 static int open_host(lua_State *L) {
   lua_newtable(L);
+  lua_pushcfunction(L, host_block);
+  lua_setfield(L, -2, "block");
   lua_pushcfunction(L, host_clock);
   lua_setfield(L, -2, "clock");
   lua_pushcfunction(L, host_mark);
@@ -424,6 +433,7 @@ static void test_close_and_reopen(void) {
   CHECK(lugo_send(held, &v, 0) == LUGO_ESTATE);
   CHECK(lugo_recv(held, &got, -1) == LUGO_ESTATE);
   CHECK(lugo_close(0) == LUGO_ESTATE);
+  CHECK(lugo_dostring("return 1", "=closed") == LUGO_ESTATE);
   /* Open again: everything works as before. */
   CHECK(open_runtime() == LUGO_OK);
   CHECK(lugo_dostring("local lugo = require 'lugo'; local c = lugo.chan(1); "
@@ -431,6 +441,23 @@ static void test_close_and_reopen(void) {
                       "=again") == LUGO_OK);
   CHECK(lugo_send(held, &v, 0) == LUGO_ETIMEDOUT);   /* usable again: no receiver */
   lugo_chan_release(held);
+}
+
+/* A goroutine in a long C call: the close gives up, the runtime goes on. */
+static void test_close_busy(void) {
+  lugo_chan *done = lugo_chan_new(1);
+  lugo_value vd = chan_value(done);
+  CHECK(lugo_setglobal("done", &vd) == LUGO_OK);
+  CHECK(lugo_dostring("require('lugo').go(function() require('host').block(3); done:send(true) end)",
+                      "=busy") == LUGO_OK);
+  nap_ms(50);
+  CHECK(lugo_close(0) == LUGO_EBUSY);
+  CHECK(strstr(lugo_errmsg(), "1 goroutine did not stop") != NULL);
+  CHECK(lugo_dostring("local lugo = require 'lugo'; local c = lugo.chan(); "
+                      "lugo.go(function() c:send(5) end); assert(c:recv() == 5)", "=still") == LUGO_OK);
+  lugo_value got;
+  CHECK(lugo_recv(done, &got, 10) == LUGO_OK && got.type == LUGO_TBOOLEAN);
+  lugo_chan_release(done);
 }
 
 int main(void) {
@@ -452,6 +479,7 @@ int main(void) {
   test_sigurg_chained();
   test_close_and_reopen();
   test_sigurg_chained();              /* after a close and an open too */
+  test_close_busy();
   CHECK(lugo_close(1) == LUGO_OK);
   if (failures) {
     fprintf(stderr, "test_embed: %d failed\n", failures);
