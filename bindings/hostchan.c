@@ -57,6 +57,20 @@ static int deadline_of(double timeout, unsigned long long *deadline, const char 
   return LUGO_OK;
 }
 
+/* One try of a transfer, for sched_spin_try. */
+typedef struct try_arg {
+  chan *c;
+  codec_msg *value;
+  bool send;
+  chan_status st;
+} try_arg;
+
+static bool try_transfer(void *arg) {
+  try_arg *t = arg;
+  t->st = t->send ? chan_send(t->c, t->value, NULL, NULL) : chan_recv(t->c, t->value, NULL, NULL);
+  return t->st != CHAN_WOULDBLOCK;
+}
+
 /* Sends (send) or receives *value on c, waiting as a thread outside the
 ** runtime (docs/architecture.md, "Outside threads"); timeout as lugo.h says.
 ** LUGO_OK: sent, or received into *value. */
@@ -70,6 +84,11 @@ static int transfer(chan *c, codec_msg *value, bool send, double timeout, const 
   unsigned long long deadline = 0;
   int rc = deadline_of(timeout, &deadline, fn);
   if (rc != LUGO_OK) return rc;
+  /* Blocking costs a thread far more than a goroutine: first spin a little
+  ** while a goroutine on another CPU makes room or a value. */
+  try_arg attempt = {c, value, send, CHAN_WOULDBLOCK};
+  if (sched_spin_try(try_transfer, &attempt))
+    return attempt.st == CHAN_OK ? LUGO_OK : LUGO_ECLOSED;
   sched_register_thread();
   sched_thread_task tt;
   sched_thread_task_init(&tt);

@@ -86,6 +86,11 @@ add_test(NAME exports COMMAND bash ${CMAKE_SOURCE_DIR}/spec/exports_test.sh
   $<TARGET_FILE:lugo_shared>)
 set_tests_properties(exports PROPERTIES SKIP_RETURN_CODE 77)
 
+# bench/host-send.c: a C host benchmark (bench/compare's host-send).
+add_executable(host-send ${CMAKE_SOURCE_DIR}/bench/host-send.c)
+target_link_libraries(host-send PRIVATE lugo_shared PkgConfig::LUA)
+set_target_properties(host-send PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
+
 # examples/embed: a C host of liblugo (docs/embedding.md), run from its
 # directory, where worker.lua and input.txt are.
 add_executable(embed_host ${CMAKE_SOURCE_DIR}/examples/embed/host.c)

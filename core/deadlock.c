@@ -188,6 +188,23 @@ static bool can_spin(void) {
   return n > 1;
 }
 
+bool sched_spin_try(bool (*try_once)(void *arg), void *arg) {
+  if (OUTSIDE_SPIN_NS == 0 || !can_spin()) return try_once(arg);
+  uint64_t start = 0;
+  int backoff = 1;
+  for (unsigned i = 1;; i++) {
+    if (try_once(arg)) return true;
+    /* Back off, doubling up to about a microsecond: each try takes the
+    ** partner's lock, and the partner works faster without it. */
+    cpu_pause(backoff);
+    if (backoff < 64) backoff *= 2;
+    if (i % OUTSIDE_SPIN_YIELD_EVERY != 0) continue;
+    uint64_t now = timer_now();
+    if (start == 0) start = now;
+    else if (now - start >= OUTSIDE_SPIN_NS) return false;
+  }
+}
+
 /* Spins until t is woken or OUTSIDE_SPIN_NS pass; true if it was woken. */
 static bool spin_until_woken(sched_thread_task *t) {
   if (OUTSIDE_SPIN_NS == 0 || !can_spin()) return atomic_load(&t->woken);

@@ -193,6 +193,11 @@ void sched_abort_blocked(void);
 /* The close gave up (LUGO_EBUSY): waits are waits again. */
 void sched_abort_end(void);
 void sched_thread_task_destroy(sched_thread_task *t);
+/* For a thread outside the runtime about to block: calls try_once until it
+** returns true, for as long as sched_block would spin before sleeping
+** (never when the process may use one CPU only); true if it did. A partner
+** goroutine on another CPU usually makes room, or a value, within that. */
+bool sched_spin_try(bool (*try_once)(void *arg), void *arg);
 void sched_block(sched_thread_task *t);
 
 #endif
