@@ -1,7 +1,8 @@
 /* host-send: a C host thread sends integers through lugo_send into a
 ** channel (capacity 128) that one goroutine sums; the goroutine sends the
 ** sum back. Its Go twin: bench/go/host-send (main sends, a goroutine sums).
-** Usage: host-send [count]   (default 1,000,000); workers: LUGO_WORKERS */
+** Usage: host-send [count]   (default 1,000,000); workers: LUGO_WORKERS;
+** CAP=n sets the channel's capacity (default 128, as the Go twin's). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -21,7 +22,8 @@ static int fail(const char *what) {
 int main(int argc, char **argv) {
   long long n = argc > 1 ? atoll(argv[1]) : 1000000;
   if (lugo_open(NULL) != LUGO_OK) return fail("lugo_open");
-  lugo_chan *in = lugo_chan_new(getenv("CAP") ? atoi(getenv("CAP")) : 128), *out = lugo_chan_new(1);
+  size_t cap = getenv("CAP") ? (size_t)atol(getenv("CAP")) : 128;
+  lugo_chan *in = lugo_chan_new(cap), *out = lugo_chan_new(1);
   lugo_value vin = {.type = LUGO_TCHAN}, vout = {.type = LUGO_TCHAN};
   vin.u.ch = in;
   vout.u.ch = out;
