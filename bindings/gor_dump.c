@@ -95,7 +95,7 @@ static void dump_worker(sched_worker *w, void *vm, void *arg) {
   for (int main_pass = 1; main_pass >= 0; main_pass--) {
     for (goroutine *g = vm_of(L)->started; g; g = g->next) {
       if (g == self || (g->id == 1) != main_pass) continue;
-      add_goroutine(&b, g->co, g, g->parked ? g->wait_reason : "runnable");
+      add_goroutine(&b, g->co, g, g->parked ? g->wait_ops->reason : "runnable");
     }
   }
   luaL_pushresult(&b);
@@ -193,7 +193,7 @@ static void snap_vm(sched_worker *w, void *vm, void *arg) {
   snapshot *s = arg;
   for (goroutine *g = vm_of(vm)->started; g; g = g->next) {
     if (g == s->self) snap_add(s, g, g->id, "running", NULL);
-    else if (g->parked) snap_add(s, g, g->id, "waiting", g->wait_reason);
+    else if (g->parked) snap_add(s, g, g->id, "waiting", g->wait_ops->reason);
     else snap_add(s, g, g->id, "runnable", NULL);
   }
 }

@@ -21,10 +21,13 @@
 **                             before the yield;         LUA_YIELD: PARK ->
 **                             gor_run resets it to      RUN_PARKED, else
 **                             GOSCHED after each yield  RUN_YIELDED
-**  g->wait_reason             op_park, before the       dumps (gor_dump.c) on
-**                             yield                     the owner or with the
-**                                                       world stopped, if parked
-**  g->parked                  gor_run: false before,    dumps, as wait_reason
+**  g->wait_ops, wait_obj,     op_park, before the       dumps (gor_dump.c: the
+**   wait_k                    yield; park_resumed       reason) on the owner or
+**                             clears wait_ops           with the world stopped,
+**                                                       if parked; the close's
+**                                                       fail_waits (owner)
+**  g->wait_failed             fail_waits (owner)        park_resumed
+**  g->parked                  gor_run: false before,    dumps, as wait_ops
 **                             from reason after, each
 **                             resume (owner)
 **  g->preempted (volatile)    preempt_hook (gor_vm.c):  co_preempted, for
@@ -309,7 +312,6 @@ int op_park(lua_State *L, lugo_op *op, const park_ops *ops, void *obj,
   }
   goroutine *g = running();
   g->reason = YIELD_PARK;
-  g->wait_reason = ops->reason;
   g->wait_ops = ops;
   g->wait_obj = obj;
   g->wait_k = k;

@@ -46,24 +46,28 @@ typedef struct goroutine {
   shared_str *path, *cpath;  /* creator's package.path and cpath */
   lua_State *co;             /* the coroutine, once started (owner's VM) */
   int co_ref, env_ref;       /* registry anchors in the owner's VM */
+  /* The small fields together: no padding. The record must stay within
+  ** 496 bytes, the pool's 512-byte class with its header (spawn costs
+  ** 25% more in the next class up: bench/spawn.lua). */
   yield_reason reason;
-  const char *wait_reason;   /* what it waits for while parked (a literal) */
   bool parked;               /* owner only: in a blocking call */
-  lua_State *volatile running_co;  /* nested coroutine running, or NULL */
   volatile bool preempted;   /* set by the preemption hook before it yields */
+  bool wait_failed;          /* the close cancelled the wait (gor_close.c) */
+  bool fail_pending;         /* closing: preempted once, raise at resume */
+  lua_State *volatile running_co;  /* nested coroutine running, or NULL */
   struct goroutine *prev, *next;  /* owner only: the VM's started goroutines */
   lugo_op op;                /* the blocking call in progress */
-  /* The wait in progress, for the runtime's close (gor_close.c): what
-  ** op_park was given, and whether the close cancelled it (then the
+  /* The wait in progress while parked: what op_park was given (its
+  ** reason names the wait in dumps), for the runtime's close (then the
   ** continuation raises "lugo: runtime closing" instead of running k). */
   const struct park_ops *wait_ops;
   void *wait_obj;
   lua_KFunction wait_k;
-  bool wait_failed;
-  bool fail_pending;         /* closing: preempted once, raise at resume */
   void *scratch;             /* gor_scratch's memory */
   size_t scratch_size;
 } goroutine;
+
+_Static_assert(sizeof(goroutine) <= 496, "a goroutine record must fit the pool's 512-byte class");
 
 /* An idle coroutine, anchored at co_ref, with the registry reference (holding
 ** false) that the env of the next goroutine to run on it takes: a rawseti
