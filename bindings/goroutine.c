@@ -87,6 +87,7 @@ static goroutine *new_goroutine(lua_State *L, const char *who) {
     luaL_error(L, "bad argument #1 to '%s' (function expected, got %s)",
                strchr(who, '.') + 1, luaL_typename(L, 1));
   if (gor_close_phase() != CLOSE_NONE) luaL_error(L, "%s: " CLOSING_MSG, who);
+  if (!embed_is_open()) luaL_error(L, "%s: the runtime is closed (lugo_close)", who);
   int n = lua_gettop(L);
   goroutine *self = running();
   codec_msg start;

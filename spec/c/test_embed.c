@@ -306,9 +306,11 @@ static void test_pollfd(void) {
   lugo_chan_release(u);
 }
 
+static lua_State *host_state;   /* a state of the host's own, kept across a close */
+
 static void test_lua_side(void) {
   /* A host state that opened lugo: push a channel, take it back. */
-  lua_State *L = luaL_newstate();
+  lua_State *L = host_state = luaL_newstate();
   luaL_openlibs(L);
   luaL_requiref(L, "lugo", luaopen_lugo, 1);
   lua_pop(L, 1);
@@ -325,7 +327,7 @@ static void test_lua_side(void) {
   CHECK(lugo_tochan(L, -1) == NULL);
   CHECK(luaL_dostring(L, "return lugo.chan()") == LUA_OK);
   CHECK(lugo_tochan(L, -1) != NULL);
-  lua_close(L);
+  lua_settop(L, 0);
   lugo_chan_release(c);
   /* lugo_dofile: arg and ... */
   char path[] = "/tmp/lugo_test_embedXXXXXX";
@@ -434,6 +436,12 @@ static void test_close_and_reopen(void) {
   CHECK(lugo_recv(held, &got, -1) == LUGO_ESTATE);
   CHECK(lugo_close(0) == LUGO_ESTATE);
   CHECK(lugo_dostring("return 1", "=closed") == LUGO_ESTATE);
+  /* The host's own state outlives the runtime: its channels still work
+  ** without waiting; starting a goroutine says why it cannot. */
+  CHECK(luaL_dostring(host_state, "local c = lugo.chan(1); c:send(1); assert(c:recv() == 1)") == LUA_OK);
+  CHECK(luaL_dostring(host_state, "lugo.go(print)") != LUA_OK);
+  CHECK(strstr(lua_tostring(host_state, -1), "the runtime is closed") != NULL);
+  lua_close(host_state);
   /* Open again: everything works as before. */
   CHECK(open_runtime() == LUGO_OK);
   CHECK(lugo_dostring("local lugo = require 'lugo'; local c = lugo.chan(1); "
