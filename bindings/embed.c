@@ -19,6 +19,7 @@
 #include "embed.h"
 #include "goroutine.h"
 #include "hostrun.h"
+#include "vmalloc.h"
 
 static pthread_mutex_t life_mu = PTHREAD_MUTEX_INITIALIZER;  /* open, close */
 static atomic_bool is_open;
@@ -229,6 +230,7 @@ static int close_locked(double grace) {
   pool_trim();
   gor_close_end();
   memset(&options, 0, sizeof options);
+  vmalloc_set_limit(0);   /* lugo.config{memory}: a new run starts with none */
   atomic_store(&is_open, false);
   return LUGO_OK;
 }

@@ -14,6 +14,7 @@
 #include "module.h"
 #include "../include/lugo.h"
 #include "output.h"
+#include "vmalloc.h"
 
 static int l_numgoroutine(lua_State *L) {
   /* Goroutine 1 is live among the others, or is the thread outside. */
@@ -36,6 +37,17 @@ static int l_config(lua_State *L) {
                         luaL_tolstring(L, -1, NULL));
     if (!sched_set_workers((int)n))
       return luaL_error(L, "lugo.config: workers already started");
+  }
+  lua_pop(L, 1);
+  int type = lua_getfield(L, 1, "memory");
+  if (type != LUA_TNIL) {
+    int isint;
+    lua_Integer n = lua_tointegerx(L, -1, &isint);
+    if (type == LUA_TBOOLEAN && !lua_toboolean(L, -1)) n = 0, isint = 1;   /* false: no limit */
+    else if (type != LUA_TNUMBER || !isint || n < 1)
+      return luaL_error(L, "lugo.config: memory must be an integer number of bytes >= 1 "
+                        "(or false: no limit), got %s", luaL_tolstring(L, -1, NULL));
+    vmalloc_set_limit((size_t)n);
   }
   return 0;
 }

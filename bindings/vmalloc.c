@@ -1,7 +1,9 @@
 /* vmalloc.c: size-classed free lists over one reserved address range per
-** worker VM (small tables, strings, closures, coroutines), C library beyond. */
+** worker VM (small tables, strings, closures, coroutines), C library beyond;
+** and the VM's byte count, held under lugo.config{memory = n}. */
 #include "vmalloc.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,7 +39,9 @@ typedef struct free_block {
 } free_block;
 
 typedef struct vm_heap {
-  char *base, *top, *end;        /* the range; top: first byte never handed out */
+  char *base, *top, *end;        /* the range (NULL if none: every block from
+                                 ** the C library); top: first byte never handed out */
+  size_t used;                   /* bytes of live blocks, as Lua counts them */
   free_block *free[NCLASSES];
   lua_Alloc next_alloc;          /* the allocator L had, for blocks not ours */
   void *next_ud;
@@ -48,10 +52,11 @@ static int class_of(size_t size) {
 }
 
 static bool owns(const vm_heap *h, const void *p) {
-  return (uintptr_t)p - (uintptr_t)h->base < (uintptr_t)(h->end - h->base);
+  return h->base && (uintptr_t)p - (uintptr_t)h->base < (uintptr_t)(h->end - h->base);
 }
 
 static void *small_alloc(vm_heap *h, size_t size) {
+  if (!h->base) return NULL;
   int c = class_of(size);
   free_block *b = h->free[c];
   if (b) {
@@ -72,10 +77,30 @@ static void small_free(vm_heap *h, void *p, size_t size) {
   h->free[c] = b;
 }
 
+/* lugo.config{memory = n}: each VM's limit in bytes; 0: none. */
+static atomic_size_t limit;
+
+void vmalloc_set_limit(size_t bytes) {
+  atomic_store_explicit(&limit, bytes, memory_order_relaxed);
+}
+
+static void *place(vm_heap *h, void *p, size_t osize, size_t nsize);
+
 /* lua_Alloc (see the manual, lua_Alloc): osize is the block's size when p
-** is not NULL. A shrink must not fail. */
+** is not NULL (else the kind of object). A shrink must not fail; a growth
+** past the limit fails, and Lua then collects and tries again before it
+** raises "not enough memory" in the goroutine that allocates. */
 static void *vm_alloc(void *ud, void *p, size_t osize, size_t nsize) {
   vm_heap *h = ud;
+  size_t old = p ? osize : 0;
+  size_t max = atomic_load_explicit(&limit, memory_order_relaxed);
+  if (max && nsize > old && h->used - old + nsize > max) return NULL;
+  void *q = place(h, p, osize, nsize);
+  if (q || nsize == 0) h->used = h->used - old + nsize;
+  return q;
+}
+
+static void *place(vm_heap *h, void *p, size_t osize, size_t nsize) {
   bool ours = p != NULL && owns(h, p);
   if (p != NULL && !ours) {      /* a C library block: it stays there */
     if (nsize == 0 || nsize > MAX_SMALL) return h->next_alloc(h->next_ud, p, osize, nsize);
@@ -107,17 +132,16 @@ static void *vm_alloc(void *ud, void *p, size_t osize, size_t nsize) {
 }
 
 void vmalloc_install(lua_State *L) {
-  if (!enabled) return;
   vm_heap *h = calloc(1, sizeof *h);
   if (!h) return;
-  void *base = mmap(NULL, RESERVE, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (base == MAP_FAILED) {
-    free(h);
-    return;
+  void *base = enabled ? mmap(NULL, RESERVE, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+                       : MAP_FAILED;
+  if (base != MAP_FAILED) {
+    h->base = h->top = base;
+    h->end = h->base + RESERVE;
   }
-  h->base = h->top = base;
-  h->end = h->base + RESERVE;
+  h->used = lua_gc(L, LUA_GCCOUNT, 0) * (size_t)1024 + lua_gc(L, LUA_GCCOUNTB, 0);
   h->next_alloc = lua_getallocf(L, &h->next_ud);
   lua_setallocf(L, vm_alloc, h);
 }
@@ -128,6 +152,6 @@ void vmalloc_close(lua_State *L) {
   lua_close(L);
   if (f != vm_alloc) return;
   vm_heap *h = ud;
-  munmap(h->base, RESERVE);
+  if (h->base) munmap(h->base, RESERVE);
   free(h);
 }

@@ -157,6 +157,49 @@ describe("worker VM memory", function()
   end)
 end)
 
+describe("lugo.config{memory}", function()
+  it("fails an allocation past the limit in the goroutine that makes it, and the others carry on", function()
+    lugo.config{ memory = 64 * 1024 * 1024 }
+    local out = lugo.chan()
+    lugo.go(function(o)
+      local ok, err = pcall(function()
+        local t = {}
+        for i = 1, 100000000 do t[i] = i end   -- 1.6 GB: far past 64 MB
+      end)
+      o:send({ ok, err })
+    end, out)
+    local r = out:recv()
+    assert.is_false(r[1])
+    assert.matches("not enough memory", r[2], 1, true)
+    lugo.go(function(o) o:send(#string.rep("x", 1000000)) end, out)   -- within it
+    assert.are.equal(1000000, out:recv())
+    lugo.config{ memory = false }
+    lugo.go(function(o)
+      local t = {}
+      for i = 1, 10000000 do t[i] = i end   -- 160 MB: no limit now
+      o:send(#t)
+    end, out)
+    assert.are.equal(10000000, out:recv())
+  end)
+
+  it("through lugo.run, the caller gets the error", function()
+    lugo.config{ memory = 32 * 1024 * 1024 }
+    local ok, err = pcall(lugo.run, function() return string.rep("x", 100 * 1024 * 1024) end)
+    lugo.config{ memory = false }
+    assert.is_false(ok)
+    assert.matches("not enough memory", err, 1, true)
+  end)
+
+  it("rejects a value that is not a positive integer or false", function()
+    for _, bad in ipairs({ 0, -5, 1.5, "1000", true }) do
+      local ok, err = pcall(lugo.config, { memory = bad })
+      assert.is_false(ok)
+      assert.matches("lugo.config: memory must be an integer number of bytes >= 1 (or false: no limit), got ",
+                     err, 1, true)
+    end
+  end)
+end)
+
 describe("lugo.id", function()
   it("is 1 in the main goroutine", function()
     assert.are.equal(1, lugo.id())
