@@ -14,6 +14,7 @@
 #include <math.h>
 #include <time.h>
 
+#include "../core/netpoll.h"
 #include "../core/pool.h"
 #include "../core/scheduler.h"
 #include "embed.h"
@@ -226,6 +227,7 @@ static int close_locked(double grace) {
     }
   }
   sched_shutdown();
+  netpoll_shutdown();
   hostrun_free_globals();
   pool_trim();
   gor_close_end();

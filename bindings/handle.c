@@ -17,6 +17,8 @@ static const char *const kind_names[OBJ_KINDS] = {
   [OBJ_ONCE] = "once",
   [OBJ_COND] = "cond",
   [OBJ_TABLE] = "shared table",
+  [OBJ_LISTENER] = "listener",
+  [OBJ_CONN] = "connection",
 };
 
 static lhandle *to_handle(lua_State *L, int idx) {

@@ -119,5 +119,6 @@ LUGO_API int luaopen_lugo(lua_State *L) {
   lonce_open(L);
   lcond_open(L);
   ltable_open(L);
+  lnet_open(L);
   return 1;
 }

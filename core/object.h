@@ -15,6 +15,8 @@ typedef enum obj_kind {
   OBJ_ONCE = 7,
   OBJ_COND = 8,
   OBJ_TABLE = 9,
+  OBJ_LISTENER = 10,       /* lugo.net (bindings/lnet.c) */
+  OBJ_CONN = 11,
   OBJ_KINDS                /* one past the last kind */
 } obj_kind;
 

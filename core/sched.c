@@ -181,15 +181,10 @@ static void list_push_front(task_list *l, sched_task *t) {
   if (!l->tail) l->tail = t;
 }
 
-/* The one clock of the runtime (timer.c's, CLOCK_MONOTONIC). */
-static uint64_t now_ns(void) {
-  return timer_now();
-}
-
 /* Has the owner of some new work stopped polling for it? polls is the
 ** owner's poll count, seen by a worker that found that work waiting. */
 static bool owner_stalled(poll_watch *watch, unsigned long polls) {
-  uint64_t now = now_ns();
+  uint64_t now = timer_now();
   if (watch->since_ns == 0 || polls != watch->seen) {
     watch->seen = polls;
     watch->since_ns = now;
@@ -293,12 +288,13 @@ static bool room_for_new(sched_worker *w) {
 static sched_task *find_work(sched_worker *w) {
   sched_task *t;
   if (++w->tick % FAIRNESS_TICKS == 0) {
+    sched_netpoll();   /* I/O that came while this worker was busy */
     inbox_drain(w);
     /* A task that gave way (a spawning loop's time slice ran out, say) lets
     ** queued new work go first, as in Go, where it waits behind the global
     ** queue: else a spawner outruns its goroutines by thousands. New work
     ** passes it by for YIELD_WAIT_MAX_NS at most. */
-    if (w->yielded.head && now_ns() - w->yielded.head->yielded_ns >= YIELD_WAIT_MAX_NS)
+    if (w->yielded.head && timer_now() - w->yielded.head->yielded_ns >= YIELD_WAIT_MAX_NS)
       return list_pop(&w->yielded);
     /* New work before local: a worker kept busy by goroutines that wake
     ** each other still starts its new ones within PATIENCE_NS. */
@@ -407,7 +403,7 @@ static void run_task(sched_worker *w, sched_task *t) {
       sched_awake_add(-1);
       break;
     case RUN_YIELDED:
-      t->yielded_ns = now_ns();
+      t->yielded_ns = timer_now();
       list_push(&w->yielded, t);
       break;
     case RUN_PARKED:
@@ -487,6 +483,7 @@ static void init_worker(int i) {
       uv_async_init(&w->loop, &w->wakeup, on_wakeup) != 0 ||
       uv_timer_init(&w->loop, &w->patience) != 0)
     abort();
+  worker_netpoll_init(w);
 }
 
 /* Starts the thread of worker i; under start_mu, once others count it. */
@@ -557,6 +554,8 @@ static void queue_new(sched_task *t) {
   pthread_mutex_unlock(&S.global_mu);
   wake_one_idle(self);
 }
+
+void sched_start(void) { if (!atomic_load(&S.started)) start_workers(); }
 
 void sched_spawn(sched_task *t) {
   count_new(t);

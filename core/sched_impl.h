@@ -39,6 +39,7 @@ struct sched_worker {
   uv_loop_t loop;
   uv_async_t wakeup;            /* the only cross-thread call into the loop */
   uv_timer_t patience;          /* owner only: ends a park to look at others' new work */
+  uv_poll_t netpoll_watch;      /* the netpoller's epoll fd: I/O wakes a park */
   runq newq;                    /* new tasks: owner puts, anyone steals */
   atomic_ulong newq_polls;      /* bumped by the owner each time it reads newq */
   poll_watch *watch;            /* owner only: per victim, what it saw */
@@ -109,6 +110,12 @@ void stop_monitor(void);
 
 /* Wakes w if it is parked (sched.c). */
 void worker_kick(sched_worker *w);
+
+/* The netpoller in the workers (schedpoll.c): init watches its epoll fd
+** from w's loop (a parked worker wakes for I/O); poll takes ready events
+** now (a busy worker, at the fairness tick; the monitor, each slice). */
+void worker_netpoll_init(sched_worker *w);
+void sched_netpoll(void);
 
 /* On w's thread, leaving its loop: the worker_stop hook (closes its VM),
 ** then its libuv loop (schedstop.c). */

@@ -82,6 +82,10 @@ int sched_workers(void);
 /* True once the first sched_spawn started every worker. */
 bool sched_started(void);
 
+/* Starts the configured workers if they are not running (I/O waits of an
+** outside thread need a worker to poll for them). */
+void sched_start(void);
+
 /* Queues a new task (owner NULL), starting the workers on first use.
 ** Any thread. Counts it live until its run hook reports RUN_DONE. */
 void sched_spawn(sched_task *t);

@@ -1,0 +1,339 @@
+/* lnet.c: lugo.net: addresses, listeners (listen, accept, serve), dialing
+** and lookup. Connections and their I/O: lnetconn.c. Sockets are
+** non-blocking; a call that would block parks on the netpoller. */
+#define _GNU_SOURCE 1
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <unistd.h>
+#include <uv.h>
+#include <lauxlib.h>
+
+#include "../core/timer.h"
+#include "goroutine.h"
+#include "handle.h"
+#include "lnet.h"
+#include "module.h"
+
+/* ---- addresses ---- */
+
+void net_push_addr(lua_State *L, const void *sa, unsigned len) {
+  const struct sockaddr *a = sa;
+  char host[INET6_ADDRSTRLEN];
+  if (a->sa_family == AF_INET) {
+    const struct sockaddr_in *in = sa;
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    lua_pushfstring(L, "%s:%d", host, (int)ntohs(in->sin_port));
+  } else if (a->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = sa;
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    lua_pushfstring(L, "[%s]:%d", host, (int)ntohs(in6->sin6_port));
+  } else if (a->sa_family == AF_UNIX) {
+    const struct sockaddr_un *un = sa;
+    size_t n = len > offsetof(struct sockaddr_un, sun_path) ? len - offsetof(struct sockaddr_un, sun_path) : 0;
+    lua_pushfstring(L, "unix:%s", n ? un->sun_path : "");
+  } else {
+    lua_pushliteral(L, "?");
+  }
+}
+
+/* An address of lugo.net ("host:port", "[v6]:port", ":port", "*:port",
+** "unix:/path") resolved: 0, an errno value (> 0), or getaddrinfo's error
+** (glibc's EAI_ codes are < 0). */
+typedef struct net_addr {
+  struct addrinfo *list;     /* TCP: getaddrinfo's */
+  struct sockaddr_un un;     /* unix: */
+  bool is_unix;
+} net_addr;
+
+static int resolve(const char *address, bool passive, net_addr *out) {
+  memset(out, 0, sizeof *out);
+  if (strncmp(address, "unix:", 5) == 0) {
+    const char *path = address + 5;
+    if (strlen(path) >= sizeof out->un.sun_path) return ENAMETOOLONG;
+    out->is_unix = true;
+    out->un.sun_family = AF_UNIX;
+    strcpy(out->un.sun_path, path);
+    return 0;
+  }
+  const char *colon = strrchr(address, ':');
+  if (!colon) return EINVAL;
+  char host[256];
+  size_t hlen = (size_t)(colon - address);
+  if (hlen >= sizeof host) return ENAMETOOLONG;
+  memcpy(host, address, hlen);
+  host[hlen] = '\0';
+  char *h = host;
+  if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+    host[hlen - 1] = '\0';
+    h = host + 1;
+  }
+  if (*h == '\0' || strcmp(h, "*") == 0) h = NULL;
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = passive ? AI_PASSIVE : 0;
+  if (!h && !passive) h = "localhost";
+  return getaddrinfo(h, colon + 1, &hints, &out->list);
+}
+
+/* Pushes the error of resolve's rc. */
+static int push_resolve_error(lua_State *L, int rc) {
+  if (rc > 0) return net_push_error(L, rc);
+  if (rc == EAI_SYSTEM) return net_push_error(L, errno);
+  const char *name;
+  switch (rc) {
+    case EAI_NONAME: name = "EAI_NONAME"; break;
+    case EAI_SERVICE: name = "EAI_SERVICE"; break;
+    case EAI_AGAIN: name = "EAI_AGAIN"; break;
+    case EAI_FAMILY: name = "EAI_FAMILY"; break;
+    case EAI_MEMORY: name = "EAI_MEMORY"; break;
+    default: name = "EAI_FAIL"; break;
+  }
+  lua_pushnil(L);
+  lua_pushstring(L, gai_strerror(rc));
+  lua_pushstring(L, name);
+  return 3;
+}
+
+static int new_socket(int family) {
+  return socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
+
+/* Pushes a handle for fd (a new socket object of kind), or the error. */
+static int push_sock(lua_State *L, int fd, obj_kind kind) {
+  net_sock *s = net_sock_new(fd, kind);
+  if (!s) {
+    int err = errno;
+    close(fd);
+    return net_push_error(L, err);
+  }
+  handle_push_new(L, &s->obj);
+  return 1;
+}
+
+/* ---- listen ---- */
+
+static int l_listen(lua_State *L) {
+  const char *address = luaL_checkstring(L, 1);
+  int backlog = 511;
+  if (lua_istable(L, 2) && lua_getfield(L, 2, "backlog") != LUA_TNIL)
+    backlog = (int)luaL_checkinteger(L, -1);
+  net_addr a;
+  int rc = resolve(address, true, &a);
+  if (rc != 0) return push_resolve_error(L, rc);
+  int fd = -1, err = 0;
+  if (a.is_unix) {
+    fd = new_socket(AF_UNIX);
+    if (fd >= 0 && (bind(fd, (struct sockaddr *)&a.un, sizeof a.un) != 0 || listen(fd, backlog) != 0)) {
+      err = errno;
+      close(fd);
+      fd = -1;
+    }
+  } else {
+    for (struct addrinfo *ai = a.list; ai && fd < 0; ai = ai->ai_next) {
+      fd = new_socket(ai->ai_family);
+      if (fd < 0) {
+        err = errno;
+        continue;
+      }
+      int on = 1;
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+      if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, backlog) != 0) {
+        err = errno;
+        close(fd);
+        fd = -1;
+      }
+    }
+    freeaddrinfo(a.list);
+  }
+  if (fd < 0) return net_push_error(L, err ? err : EINVAL);
+  return push_sock(L, fd, OBJ_LISTENER);
+}
+
+/* ---- accept ---- */
+
+static net_sock *check_listener(lua_State *L) {
+  return (net_sock *)handle_check(L, 1, OBJ_LISTENER)->obj;
+}
+
+static int accept_loop(lua_State *L);
+
+static int accept_resumed(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  net_sock *s = (net_sock *)((lhandle *)lua_touserdata(L, 1))->obj;
+  int r = net_wait_result(L, ctx, s, NETPOLL_READ);
+  if (r > 0) {
+    net_sock_leave(s);
+    return r;
+  }
+  return accept_loop(L);
+}
+
+static int accept_loop(lua_State *L) {
+  net_sock *s = (net_sock *)((lhandle *)lua_touserdata(L, 1))->obj;
+  for (;;) {
+    int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      net_sock_leave(s);
+      return push_sock(L, fd, OBJ_CONN);
+    }
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return net_wait(L, s, NETPOLL_READ, accept_resumed);
+    int err = errno;
+    net_sock_leave(s);
+    return net_push_error(L, err);
+  }
+}
+
+static int l_accept(lua_State *L) {
+  net_sock *s = check_listener(L);
+  lua_settop(L, 1);
+  if (!net_sock_enter(s)) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "closed");
+    lua_pushliteral(L, "ECANCELED");
+    return 3;
+  }
+  return accept_loop(L);
+}
+
+static int l_addr(lua_State *L) {
+  net_sock *s = check_listener(L);
+  if (!net_sock_enter(s)) return luaL_error(L, "lugo.net: the listener is closed");
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  int rc = getsockname(s->fd, (struct sockaddr *)&ss, &len);
+  int err = errno;
+  net_sock_leave(s);
+  if (rc != 0) return net_push_error(L, err);
+  net_push_addr(L, &ss, len);
+  return 1;
+}
+
+/* ---- dial ---- */
+
+/* Stack: address, opts, the new connection's handle. */
+static int connect_resumed(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  net_sock *s = (net_sock *)((lhandle *)lua_touserdata(L, 3))->obj;
+  lua_settop(L, 3);
+  int r = net_wait_result(L, ctx, s, NETPOLL_WRITE);
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (r == 0 && getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  net_sock_leave(s);
+  netpoll_set_deadline(s->pd, NETPOLL_WRITE, 0);
+  if (r > 0 || err) {
+    net_sock_close(s);
+    if (r > 0) return r;
+    return net_push_error(L, err);
+  }
+  lua_pushvalue(L, 3);
+  return 1;
+}
+
+static int l_dial(lua_State *L) {
+  const char *address = luaL_checkstring(L, 1);
+  lua_settop(L, 2);
+  double timeout = -1;
+  if (lua_istable(L, 2) && lua_getfield(L, 2, "timeout") != LUA_TNIL) timeout = luaL_checknumber(L, -1);
+  lua_settop(L, 2);
+  net_addr a;
+  int rc = resolve(address, false, &a);   /* name resolution blocks the worker (part 1) */
+  if (rc != 0) return push_resolve_error(L, rc);
+  const struct sockaddr *sa = a.is_unix ? (struct sockaddr *)&a.un : a.list->ai_addr;
+  socklen_t salen = a.is_unix ? (socklen_t)sizeof a.un : a.list->ai_addrlen;
+  int fd = new_socket(sa->sa_family);
+  int err = fd < 0 ? errno : 0;
+  if (fd >= 0 && connect(fd, sa, salen) != 0 && errno != EINPROGRESS) {
+    err = errno;
+    close(fd);
+    fd = -1;
+  }
+  if (!a.is_unix) freeaddrinfo(a.list);
+  if (fd < 0) return net_push_error(L, err);
+  if (push_sock(L, fd, OBJ_CONN) != 1) return 3;
+  net_sock *s = (net_sock *)((lhandle *)lua_touserdata(L, 3))->obj;
+  if (timeout >= 0) netpoll_set_deadline(s->pd, NETPOLL_WRITE, timer_now() + (uint64_t)(timeout * 1e9) + 1);
+  net_sock_enter(s);
+  return net_wait(L, s, NETPOLL_WRITE, connect_resumed);
+}
+
+/* ---- lookup ---- */
+
+static int l_lookup(lua_State *L) {
+  const char *host = luaL_checkstring(L, 1);
+  struct addrinfo hints, *list;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_socktype = SOCK_STREAM;
+  int rc = getaddrinfo(host, NULL, &hints, &list);
+  if (rc != 0) return push_resolve_error(L, rc);
+  lua_newtable(L);
+  int n = 0;
+  for (struct addrinfo *ai = list; ai; ai = ai->ai_next) {
+    char text[INET6_ADDRSTRLEN];
+    const void *addr = ai->ai_family == AF_INET
+        ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
+        : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+    if (!inet_ntop(ai->ai_family, addr, text, sizeof text)) continue;
+    lua_pushstring(L, text);
+    lua_rawseti(L, -2, ++n);
+  }
+  freeaddrinfo(list);
+  return 1;
+}
+
+/* ---- serve: accept until closed, a goroutine per connection ---- */
+
+static const char serve_lua[] =
+    "local go = ...\n"
+    "return function(ln, handler)\n"
+    "  while true do\n"
+    "    local c, err, name = ln:accept()\n"
+    "    if not c then\n"
+    "      if name == 'ECANCELED' then return true end\n"
+    "      if name ~= 'EMFILE' and name ~= 'ENFILE' then error('lugo.net.serve: ' .. err, 2) end\n"
+    "    else\n"
+    "      go(handler, c)\n"
+    "    end\n"
+    "  end\n"
+    "end\n";
+
+static const luaL_Reg listener_methods[] = {
+  {"accept", l_accept},
+  {"addr", l_addr},
+  {"close", net_l_close},
+  {"setdeadline", net_l_setdeadline},
+  {NULL, NULL}
+};
+
+static const luaL_Reg listener_metamethods[] = {
+  {"__close", net_l_close},
+  {NULL, NULL}
+};
+
+void lnet_open(lua_State *L) {
+  signal(SIGPIPE, SIG_IGN);   /* a write to a closed peer returns EPIPE */
+  handle_register(L, OBJ_LISTENER, listener_methods, listener_metamethods);
+  lnetconn_open(L);
+  lua_newtable(L);
+  static const luaL_Reg funcs[] = {
+    {"listen", l_listen}, {"dial", l_dial}, {"lookup", l_lookup}, {NULL, NULL}
+  };
+  luaL_setfuncs(L, funcs, 0);
+  if (luaL_loadbuffer(L, serve_lua, sizeof serve_lua - 1, "=lugo.net.serve") != LUA_OK)
+    lua_error(L);
+  lua_getfield(L, -3, "go");
+  lua_call(L, 1, 1);
+  lua_setfield(L, -2, "serve");
+  lua_setfield(L, -2, "net");
+}

@@ -1,0 +1,192 @@
+-- net_spec.lua: API.md "I/O", "Network: lugo.net" (issue 14, first part):
+-- listeners, dial, connections read in file:read's formats, readsome,
+-- lines, writes, closing, deadlines, errors as nil, message, name, and a
+-- goroutine per connection with serve.
+local describe, it, assert = describe, it, assert
+local _ENV = _G
+
+local lugo = require "lugo"
+local support = require "support"
+
+-- A listener on a free port of 127.0.0.1 and its address.
+local function listener()
+  local ln = assert(lugo.net.listen("127.0.0.1:0"))
+  return ln, ln:addr()
+end
+
+describe("lugo.net", function()
+  it("listens, accepts and dials; bytes go both ways", function()
+    local ln, addr = listener()
+    assert.matches("^127%.0%.0%.1:%d+$", addr)
+    local got = lugo.chan(1)
+    lugo.go(function(ln, got)
+      local c = assert(ln:accept())
+      got:send(c:read("l"))
+      c:write("pong ", 42, "\n")
+      c:close()
+    end, ln, got)
+    local c = assert(lugo.net.dial(addr))
+    assert.are.equal(c, c:write("ping\n"))
+    assert.are.equal("ping", got:recv())
+    assert.are.equal("pong 42", c:read("l"))
+    assert.is_nil(c:read("l"))            -- end of stream
+    assert.are.equal("", c:read("a"))     -- as file:read
+    assert.matches("^127%.0%.0%.1:%d+$", c:localaddr())
+    assert.are.equal(addr, c:remoteaddr())
+    c:close()
+    ln:close()
+  end)
+
+  it("reads in every format of file:read, from one buffer", function()
+    local ln, addr = listener()
+    lugo.go(function(ln)
+      local c = ln:accept()
+      c:write("line one\r\nline two\n", "12345", "tail without newline")
+      c:closewrite()
+      c:read("a")
+      c:close()
+    end, ln)
+    local c = assert(lugo.net.dial(addr))
+    local a, b = c:read("l", "L")
+    assert.are.equal("line one", a)        -- CRLF taken off
+    assert.are.equal("line two\n", b)
+    assert.are.equal("123", c:read(3))
+    assert.are.equal("45", c:read(2))
+    assert.are.equal("tail without newline", c:read("a"))
+    assert.is_nil(c:read(1))
+    c:close()
+    ln:close()
+  end)
+
+  it("readsome returns what has come, lines iterates, numbers are written as text", function()
+    local ln, addr = listener()
+    lugo.go(function(ln)
+      local c = ln:accept()
+      for i = 1, 3 do c:write(i, "\n") end
+      c:close()
+    end, ln)
+    local c = assert(lugo.net.dial(addr))
+    local first = c:readsome(1)
+    assert.are.equal("1", first)
+    local rest = {}
+    for line in c:lines() do rest[#rest + 1] = line end
+    assert.are.same({ "", "2", "3" }, rest)   -- the newline after 1 was still buffered
+    assert.is_nil(c:readsome())
+    c:close()
+    ln:close()
+  end)
+
+  it("a deadline gives nil, timeout, ETIMEDOUT and consumes nothing", function()
+    local ln, addr = listener()
+    local go_on = lugo.chan()
+    lugo.go(function(ln, go_on)
+      local c = ln:accept()
+      c:write("partial")
+      go_on:recv()
+      c:write(" line\n")
+      c:read("a")
+    end, ln, go_on)
+    local c = assert(lugo.net.dial(addr))
+    c:setreaddeadline(lugo.now() + 0.05)
+    local v, msg, name = c:read("l")
+    assert.is_nil(v)
+    assert.are.equal("timeout", msg)
+    assert.are.equal("ETIMEDOUT", name)
+    c:setreaddeadline(nil)
+    go_on:send(true)
+    assert.are.equal("partial line", c:read("l"))
+    c:close()
+    ln:close()
+  end)
+
+  it("closing wakes a waiting read and accept with nil, closed, ECANCELED", function()
+    local ln, addr = listener()
+    local results = lugo.chan(2)
+    lugo.go(function(ln, results) results:send({ ln:accept() }) end, ln, results)
+    local peer = lugo.chan(1)
+    local ln2, addr2 = listener()
+    lugo.go(function(ln2, peer) peer:send(ln2:accept()) end, ln2, peer)
+    local c = assert(lugo.net.dial(addr2))
+    local server_side = peer:recv()
+    lugo.go(function(c, results) results:send({ c:read("l") }) end, c, results)
+    lugo.sleep(0.05)
+    ln:close()
+    c:close()
+    for _ = 1, 2 do
+      local r = results:recv()
+      assert.is_nil(r[1])
+      assert.are.equal("closed", r[2])
+      assert.are.equal("ECANCELED", r[3])
+    end
+    assert.are.same({ nil, "closed", "ECANCELED" }, { c:write("x") })
+    server_side:close()
+    ln2:close()
+  end)
+
+  it("reports errors as nil, message, name", function()
+    local ln, addr = listener()
+    ln:close()
+    assert.are.same({ nil, "connection refused", "ECONNREFUSED" }, { lugo.net.dial(addr) })
+    local v, msg, name = lugo.net.listen("127.0.0.1:" .. addr:match(":(%d+)$") .. "x")
+    assert.is_nil(v)
+    assert.is_string(msg)
+    assert.is_string(name)
+    v, msg, name = lugo.net.dial("unix:/nonexistent/lugo.sock")
+    assert.is_nil(v)
+    assert.are.equal("ENOENT", name)
+  end)
+
+  it("serves a goroutine per connection over every worker, and stops when closed", function()
+    local ln, addr = listener()
+    local stopped = lugo.chan(1)
+    lugo.go(function(ln, stopped)
+      stopped:send(lugo.net.serve(ln, function(c)
+        for line in c:lines() do c:write(line:upper(), "\n") end
+        c:close()
+      end))
+    end, ln, stopped)
+    local done = lugo.chan()
+    for i = 1, 20 do
+      lugo.go(function(addr, i, done)
+        local c = assert(lugo.net.dial(addr))
+        local ok = true
+        for k = 1, 50 do
+          c:write("client ", i, " line ", k, "\n")
+          ok = ok and c:read("l") == ("CLIENT " .. i .. " LINE " .. k)
+        end
+        c:close()
+        done:send(ok)
+      end, addr, i, done)
+    end
+    for _ = 1, 20 do assert.is_true(done:recv()) end
+    ln:close()
+    assert.is_true(stopped:recv())
+  end)
+
+  it("unix sockets", function()
+    local path = os.tmpname()
+    os.remove(path)
+    local ln = assert(lugo.net.listen("unix:" .. path))
+    assert.are.equal("unix:" .. path, ln:addr())
+    lugo.go(function(ln) local c = ln:accept(); c:write(c:read("l"), "!\n"); c:close() end, ln)
+    local c = assert(lugo.net.dial("unix:" .. path))
+    c:write("hi\n")
+    assert.are.equal("hi!", c:read("l"))
+    c:close()
+    ln:close()
+    os.remove(path)
+  end)
+
+  it("a connection travels to another goroutine by reference", function()
+    local ln, addr = listener()
+    local conns = lugo.chan(1)
+    lugo.go(function(ln, conns) conns:send((ln:accept())) end, ln, conns)
+    local c = assert(lugo.net.dial(addr))
+    local server = conns:recv()
+    lugo.go(function(server) server:write("via another goroutine\n") end, server)
+    assert.are.equal("via another goroutine", c:read("l"))
+    c:close()
+    server:close()
+    ln:close()
+  end)
+end)
