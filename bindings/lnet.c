@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 #include <uv.h>
 #include <lauxlib.h>
@@ -108,8 +109,14 @@ static int new_socket(int family) {
   return socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 }
 
-/* Pushes a handle for fd (a new socket object of kind), or the error. */
+/* Pushes a handle for fd (a new socket object of kind), or the error.
+** TCP connections send at once (TCP_NODELAY, as Go's net does): else a
+** write of two small pieces waits for the peer's delayed ACK (40 ms). */
 static int push_sock(lua_State *L, int fd, obj_kind kind) {
+  if (kind == OBJ_CONN) {
+    int on = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);   /* fails on unix: fine */
+  }
   net_sock *s = net_sock_new(fd, kind);
   if (!s) {
     int err = errno;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
@@ -416,26 +417,47 @@ static int write_resumed(lua_State *L, int status, lua_KContext ctx) {
   return write_loop(L);
 }
 
-/* Sends every argument in full (s->write_arg, write_off: the progress). */
+/* Sends every argument in full, all at once where it can (sendmsg with one
+** buffer per argument); s->write_arg, write_off: the progress. */
+#define WRITE_IOV 64
+
 static int write_loop(lua_State *L) {
   net_sock *s = sock_at1(L);
   int top = lua_gettop(L);
-  for (; s->write_arg <= top; s->write_arg++, s->write_off = 0) {
-    size_t len;
-    const char *data = lua_tolstring(L, s->write_arg, &len);
-    while (s->write_off < len) {
-      ssize_t n = send(s->fd, data + s->write_off, len - s->write_off, MSG_NOSIGNAL);
-      if (n > 0) {
-        s->write_off += (size_t)n;
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+  while (s->write_arg <= top) {
+    struct iovec iov[WRITE_IOV];
+    int n = 0;
+    for (int i = s->write_arg; i <= top && n < WRITE_IOV; i++) {
+      size_t len;
+      const char *data = lua_tolstring(L, i, &len);
+      size_t skip = i == s->write_arg ? s->write_off : 0;
+      iov[n].iov_base = (void *)(data + skip);
+      iov[n].iov_len = len - skip;
+      n++;
+    }
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    ssize_t sent = sendmsg(s->fd, &msg, MSG_NOSIGNAL);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
         return net_wait(L, s, NETPOLL_WRITE, write_resumed);
       int err = errno;
       done(s, NETPOLL_WRITE, 0);
       return net_push_error(L, err);
     }
+    /* Advance past what went out: whole arguments, then part of one. */
+    size_t left = (size_t)sent;
+    for (int k = 0; k < n && left > 0; k++) {
+      if (left >= iov[k].iov_len) {
+        left -= iov[k].iov_len;
+        s->write_arg++;
+        s->write_off = 0;
+      } else {
+        s->write_off += left;
+        left = 0;
+      }
+    }
+    while (s->write_arg <= top && lua_rawlen(L, s->write_arg) == 0) s->write_arg++;
   }
   lua_pushvalue(L, 1);
   return done(s, NETPOLL_WRITE, 1);
