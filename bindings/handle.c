@@ -19,6 +19,7 @@ static const char *const kind_names[OBJ_KINDS] = {
   [OBJ_TABLE] = "shared table",
   [OBJ_LISTENER] = "listener",
   [OBJ_CONN] = "connection",
+  [OBJ_PROCESS] = "process",
 };
 
 static lhandle *to_handle(lua_State *L, int idx) {

@@ -173,7 +173,7 @@ static bool make_room(net_sock *s) {
 ** -errno (-EAGAIN: nothing now). */
 static long fill(net_sock *s) {
   if (!make_room(s)) return -ENOMEM;
-  ssize_t n = recv(s->fd, s->buf + s->end, s->size - s->end, 0);
+  ssize_t n = read(s->fd, s->buf + s->end, s->size - s->end);   /* sockets and pipes */
   if (n < 0) return errno == EINTR ? fill(s) : -errno;
   s->end += (size_t)n;
   return (long)n;
@@ -417,8 +417,9 @@ static int write_resumed(lua_State *L, int status, lua_KContext ctx) {
   return write_loop(L);
 }
 
-/* Sends every argument in full, all at once where it can (sendmsg with one
-** buffer per argument); s->write_arg, write_off: the progress. */
+/* Sends every argument in full, all at once where it can (writev with one
+** buffer per argument: sockets and pipes; SIGPIPE is ignored, lnet_open);
+** s->write_arg, write_off: the progress. */
 #define WRITE_IOV 64
 
 static int write_loop(lua_State *L) {
@@ -435,8 +436,7 @@ static int write_loop(lua_State *L) {
       iov[n].iov_len = len - skip;
       n++;
     }
-    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-    ssize_t sent = sendmsg(s->fd, &msg, MSG_NOSIGNAL);
+    ssize_t sent = writev(s->fd, iov, n);
     if (sent < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -488,6 +488,10 @@ static int l_closewrite(lua_State *L) {
   int rc = shutdown(s->fd, SHUT_WR);
   int err = errno;
   net_sock_leave(s);
+  if (rc != 0 && err == ENOTSOCK) {   /* a process's pipe: closing is its end */
+    net_sock_close(s);
+    rc = 0;
+  }
   if (rc != 0) return net_push_error(L, err);
   lua_pushboolean(L, 1);
   return 1;

@@ -120,5 +120,6 @@ LUGO_API int luaopen_lugo(lua_State *L) {
   lcond_open(L);
   ltable_open(L);
   lnet_open(L);
+  lexec_open(L);
   return 1;
 }
