@@ -20,6 +20,7 @@
 #include "embed.h"
 #include "goroutine.h"
 #include "hostrun.h"
+#include "lsignal.h"
 #include "vmalloc.h"
 
 static pthread_mutex_t life_mu = PTHREAD_MUTEX_INITIALIZER;  /* open, close */
@@ -228,6 +229,7 @@ static int close_locked(double grace) {
   }
   sched_shutdown();
   netpoll_shutdown();
+  lsignal_shutdown();
   hostrun_free_globals();
   pool_trim();
   gor_close_end();

@@ -20,6 +20,7 @@ static const char *const kind_names[OBJ_KINDS] = {
   [OBJ_LISTENER] = "listener",
   [OBJ_CONN] = "connection",
   [OBJ_PROCESS] = "process",
+  [OBJ_NOTIFIER] = "signal notifier",
 };
 
 static lhandle *to_handle(lua_State *L, int idx) {

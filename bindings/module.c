@@ -121,5 +121,6 @@ LUGO_API int luaopen_lugo(lua_State *L) {
   ltable_open(L);
   lnet_open(L);
   lexec_open(L);
+  lsignal_open(L);
   return 1;
 }

@@ -23,6 +23,7 @@ void lcond_open(lua_State *L);
 void ltable_open(lua_State *L);
 void lnet_open(lua_State *L);
 void lexec_open(lua_State *L);
+void lsignal_open(lua_State *L);
 
 /* Whether this thread runs the fn of a lugo.update (which holds a shared
 ** table's lock): no call may block there (ltable.c). */

@@ -18,6 +18,7 @@ typedef enum obj_kind {
   OBJ_LISTENER = 10,       /* lugo.net (bindings/lnet.c) */
   OBJ_CONN = 11,
   OBJ_PROCESS = 12,        /* lugo.exec (bindings/lexec.c) */
+  OBJ_NOTIFIER = 13,       /* lugo.signal (bindings/lsignal.c) */
   OBJ_KINDS                /* one past the last kind */
 } obj_kind;
 
