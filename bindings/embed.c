@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "../core/netpoll.h"
+#include "../core/offload.h"
 #include "../core/pool.h"
 #include "../core/scheduler.h"
 #include "embed.h"
@@ -230,6 +231,7 @@ static int close_locked(double grace) {
   sched_shutdown();
   netpoll_shutdown();
   lsignal_shutdown();
+  offload_shutdown();
   hostrun_free_globals();
   pool_trim();
   gor_close_end();

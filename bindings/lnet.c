@@ -1,6 +1,7 @@
 /* lnet.c: lugo.net: addresses, listeners (listen, accept, serve), dialing
 ** and lookup. Connections and their I/O: lnetconn.c. Sockets are
-** non-blocking; a call that would block parks on the netpoller. */
+** non-blocking; a call that would block parks on the netpoller; a name
+** lookup runs on a helper thread (core/offload.h) while its caller parks. */
 #define _GNU_SOURCE 1
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <uv.h>
 #include <lauxlib.h>
 
+#include "../core/offload.h"
 #include "../core/timer.h"
 #include "goroutine.h"
 #include "handle.h"
@@ -248,17 +250,96 @@ static int connect_resumed(lua_State *L, int status, lua_KContext ctx) {
   return 1;
 }
 
-static int l_dial(lua_State *L) {
-  const char *address = luaL_checkstring(L, 1);
-  lua_settop(L, 2);
-  double timeout = -1;
-  if (lua_istable(L, 2) && lua_getfield(L, 2, "timeout") != LUA_TNIL) timeout = luaL_checknumber(L, -1);
-  lua_settop(L, 2);
+/* ---- name resolution, off the workers ---- */
+
+/* A resolution in progress: a userdata on the caller's stack (it survives
+** the park), filled by a helper thread (core/offload.h). */
+typedef struct lookup {
+  offload_job job;
+  char address[320];
+  bool passive;
+  bool host_only;            /* lugo.net.lookup: a host, no port */
   net_addr a;
-  int rc = resolve(address, false, &a);   /* name resolution blocks the worker (part 1) */
-  if (rc != 0) return push_resolve_error(L, rc);
-  const struct sockaddr *sa = a.is_unix ? (struct sockaddr *)&a.un : a.list->ai_addr;
-  socklen_t salen = a.is_unix ? (socklen_t)sizeof a.un : a.list->ai_addrlen;
+  int rc;
+} lookup;
+
+static void lookup_fn(void *arg) {
+  lookup *k = arg;
+  if (!k->host_only) {
+    k->rc = resolve(k->address, k->passive, &k->a);
+    return;
+  }
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_socktype = SOCK_STREAM;
+  memset(&k->a, 0, sizeof k->a);
+  k->rc = getaddrinfo(k->address, NULL, &hints, &k->a.list);
+}
+
+/* Whether resolving address asks nobody (a unix path, a numeric host). */
+static bool is_numeric(const char *address) {
+  if (strncmp(address, "unix:", 5) == 0) return true;
+  const char *colon = strrchr(address, ':');
+  char host[INET6_ADDRSTRLEN + 2];
+  size_t n = colon ? (size_t)(colon - address) : strlen(address);
+  if (n >= sizeof host) return false;
+  memcpy(host, address, n);
+  host[n] = '\0';
+  char *h = host;
+  if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+    host[n - 1] = '\0';
+    h = host + 1;
+  }
+  unsigned char buf[sizeof(struct in6_addr)];
+  return *h == '\0' || strcmp(h, "*") == 0 || inet_pton(AF_INET, h, buf) == 1 ||
+         inet_pton(AF_INET6, h, buf) == 1;
+}
+
+static const park_ops lookup_ops = {"IO wait", offload_unlock, offload_cancel};
+
+/* Pushes a lookup for address, resolves it (on a helper thread if it may
+** wait: the goroutine parks meanwhile), then continues in k. */
+static int resolve_then(lua_State *L, const char *address, bool passive, bool host_only,
+                        lua_KFunction k) {
+  size_t len = strlen(address);
+  lookup *r = lua_newuserdatauv(L, sizeof *r, 0);
+  memset(r, 0, sizeof *r);
+  if (len >= sizeof r->address) {
+    r->rc = ENAMETOOLONG;
+    return k(L, LUA_OK, 0);
+  }
+  memcpy(r->address, address, len + 1);
+  r->passive = passive;
+  r->host_only = host_only;
+  outside_op storage;
+  lugo_op *op = op_begin(L, &storage);
+  if ((!host_only && is_numeric(address)) || op->task->kind == TASK_THREAD) {
+    lookup_fn(r);   /* asks nobody, or a thread outside the runtime may wait */
+    return k(L, LUA_OK, (lua_KContext)op);
+  }
+  r->job.fn = lookup_fn;
+  r->job.arg = r;
+  r->job.task = op->task;
+  if (!offload_submit(&r->job)) {
+    lookup_fn(r);
+    return k(L, LUA_OK, (lua_KContext)op);
+  }
+  return op_park(L, op, &lookup_ops, &r->job, k);
+}
+
+/* ---- dial ---- */
+
+/* Stack: address, opts, the lookup (resolved). */
+static int dial_resolved(lua_State *L, int status, lua_KContext ctx) {
+  (void)status; (void)ctx;
+  lookup *r = lua_touserdata(L, 3);
+  double timeout = -1;
+  if (lua_istable(L, 2) && lua_getfield(L, 2, "timeout") != LUA_TNIL) timeout = lua_tonumber(L, -1);
+  lua_settop(L, 3);
+  if (r->rc != 0) return push_resolve_error(L, r->rc);
+  net_addr *a = &r->a;
+  const struct sockaddr *sa = a->is_unix ? (struct sockaddr *)&a->un : a->list->ai_addr;
+  socklen_t salen = a->is_unix ? (socklen_t)sizeof a->un : a->list->ai_addrlen;
   int fd = new_socket(sa->sa_family);
   int err = fd < 0 ? errno : 0;
   if (fd >= 0 && connect(fd, sa, salen) != 0 && errno != EINPROGRESS) {
@@ -266,7 +347,8 @@ static int l_dial(lua_State *L) {
     close(fd);
     fd = -1;
   }
-  if (!a.is_unix) freeaddrinfo(a.list);
+  if (!a->is_unix) freeaddrinfo(a->list);
+  lua_settop(L, 2);
   if (fd < 0) return net_push_error(L, err);
   if (push_sock(L, fd, OBJ_CONN) != 1) return 3;
   net_sock *s = (net_sock *)((lhandle *)lua_touserdata(L, 3))->obj;
@@ -275,18 +357,23 @@ static int l_dial(lua_State *L) {
   return net_wait(L, s, NETPOLL_WRITE, connect_resumed);
 }
 
+static int l_dial(lua_State *L) {
+  const char *address = luaL_checkstring(L, 1);
+  lua_settop(L, 2);
+  if (lua_istable(L, 2) && lua_getfield(L, 2, "timeout") != LUA_TNIL) luaL_checknumber(L, -1);
+  lua_settop(L, 2);
+  return resolve_then(L, address, false, false, dial_resolved);
+}
+
 /* ---- lookup ---- */
 
-static int l_lookup(lua_State *L) {
-  const char *host = luaL_checkstring(L, 1);
-  struct addrinfo hints, *list;
-  memset(&hints, 0, sizeof hints);
-  hints.ai_socktype = SOCK_STREAM;
-  int rc = getaddrinfo(host, NULL, &hints, &list);
-  if (rc != 0) return push_resolve_error(L, rc);
+static int lookup_resolved(lua_State *L, int status, lua_KContext ctx) {
+  (void)status; (void)ctx;
+  lookup *r = lua_touserdata(L, 2);
+  if (r->rc != 0) return push_resolve_error(L, r->rc);
   lua_newtable(L);
   int n = 0;
-  for (struct addrinfo *ai = list; ai; ai = ai->ai_next) {
+  for (struct addrinfo *ai = r->a.list; ai; ai = ai->ai_next) {
     char text[INET6_ADDRSTRLEN];
     const void *addr = ai->ai_family == AF_INET
         ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
@@ -295,8 +382,14 @@ static int l_lookup(lua_State *L) {
     lua_pushstring(L, text);
     lua_rawseti(L, -2, ++n);
   }
-  freeaddrinfo(list);
+  freeaddrinfo(r->a.list);
   return 1;
+}
+
+static int l_lookup(lua_State *L) {
+  const char *host = luaL_checkstring(L, 1);
+  lua_settop(L, 1);
+  return resolve_then(L, host, false, true, lookup_resolved);
 }
 
 /* ---- serve: accept until closed, a goroutine per connection ---- */

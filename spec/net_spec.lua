@@ -189,4 +189,18 @@ describe("lugo.net", function()
     server:close()
     ln:close()
   end)
+
+  it("looks names up (on a helper thread) and dials them", function()
+    local addrs = lugo.net.lookup("localhost")
+    local found = false
+    for _, a in ipairs(addrs) do found = found or a == "127.0.0.1" or a == "::1" end
+    assert.is_true(found)
+    local ln = assert(lugo.net.listen(addrs[1]:find(":") and "[::1]:0" or "127.0.0.1:0"))
+    local port = ln:addr():match(":(%d+)$")
+    lugo.go(function(ln) local c = ln:accept(); c:write("by name\n"); c:close() end, ln)
+    local c = assert(lugo.net.dial("localhost:" .. port))
+    assert.are.equal("by name", c:read("l"))
+    c:close()
+    ln:close()
+  end)
 end)
