@@ -106,6 +106,7 @@ LUGO_API int luaopen_lugo(lua_State *L) {
   factory_self_test(L);
   sched_register_thread();   /* no-op on workers */
   install_print(L);
+  lio_install(L);
   luaL_newlib(L, lugo_funcs);
   lua_pushliteral(L, LUGO_VERSION);
   lua_setfield(L, -2, "version");

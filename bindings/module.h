@@ -25,6 +25,10 @@ void lnet_open(lua_State *L);
 void lexec_open(lua_State *L);
 void lsignal_open(lua_State *L);
 
+/* The standard io library's waiting calls, in goroutines, off the workers
+** (lio.c); in the state L, once. */
+void lio_install(lua_State *L);
+
 /* Whether this thread runs the fn of a lugo.update (which holds a shared
 ** table's lock): no call may block there (ltable.c). */
 bool ltable_in_update(void);

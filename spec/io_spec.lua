@@ -1,0 +1,81 @@
+-- io_spec.lua: API.md "The standard io library" (issue 14): in goroutines
+-- the io library's reads and writes run off the worker, with the standard
+-- library's results, errors included.
+local describe, it, assert = describe, it, assert
+local _ENV = _G
+
+local lugo = require "lugo"
+local support = require "support"
+
+describe("the io library in goroutines", function()
+  it("a read that waits does not hold the worker (one worker)", function()
+    local out = support.child_ok([[
+      local lugo = require "lugo"
+      local fifo = os.tmpname()
+      os.remove(fifo)
+      assert(os.execute("mkfifo " .. fifo))
+      local ready, got = lugo.chan(), lugo.chan()
+      lugo.go(function()
+        local f = assert(io.open(fifo, "r+"))   -- r+: the open does not wait
+        ready:send(true)
+        got:send(f:read("l"))                   -- waits for the writer below
+        f:close()
+      end)
+      ready:recv()
+      -- The same (only) worker runs this while the read waits.
+      local w = assert(io.open(fifo, "w"))
+      w:write("through the fifo\n")
+      w:flush()
+      print((got:recv()))
+      w:close()
+      os.remove(fifo)
+    ]], "LUGO_WORKERS=1")
+    assert.are.equal("through the fifo\n", out)
+  end)
+
+  it("gives the standard library's results, for every format", function()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write("line one\nline two\n3.5 0x10 42\nrest of\nfile")
+    f:close()
+    local code = [[
+      local path = ...
+      local f = assert(io.open(path))
+      local r = { f:read("l") }
+      r[#r + 1] = f:read("L")
+      for _, v in ipairs({ f:read("n", "n", "n") }) do r[#r + 1] = v end
+      r[#r + 1] = f:read(0); r[#r + 1] = f:read(4); r[#r + 1] = f:read("a")
+      r[#r + 1] = tostring(f:read("a")) .. tostring(f:read("l")) .. tostring(f:read(0))
+      f:close()
+      r[#r + 1] = select(2, pcall(f.read, f))
+      local n = 0
+      for a, b in io.lines(path, 1, "l") do n = n + 1 end
+      r[#r + 1] = n
+      r[#r + 1] = select(2, pcall(io.lines, "/nonexistent/file"))
+      return table.concat(r, "|")
+    ]]
+    local plain = assert(load(code))(path)                 -- the main goroutine
+    local ch = lugo.chan(1)
+    lugo.go(function(code, path, ch) ch:send(load(code)(path)) end, code, path, ch)
+    assert.are.equal(plain, ch:recv())
+    local want = "line one|line two\n|3.5|16|42||\nres|t of\nfile|nilnil|attempt to use a closed file|5|"
+    assert.are.equal(want, plain:sub(1, #want))
+    assert.matches("cannot open file '/nonexistent/file'", plain, 1, true)
+    os.remove(path)
+  end)
+
+  it("io.write and io.read use the default files; numbers are written as the library does", function()
+    local out, err, code = support.run_script([[
+      local lugo = require "lugo"
+      lugo.run(function()
+        io.write(1.0, " ", 3, " ", 2^53, "\n")
+        print(io.read("l"), io.read("n"))
+        for l in io.lines() do io.write("[", l, "]") end
+        io.write("\n")
+      end)
+    ]], {}, { stdin = "first\n12 rest\nlast\n" })
+    assert.are.equal("", err)
+    assert.are.equal(0, code)
+    assert.are.equal("1 3 9.007199254741e+15\nfirst\t12\n[ rest][last]\n", out)
+  end)
+end)
