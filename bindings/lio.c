@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <lauxlib.h>
 #include <lualib.h>
 
@@ -255,6 +256,8 @@ static void parse_formats(lua_State *L, io_job *j, int first) {
 
 static const park_ops io_ops = {"IO wait", offload_unlock, offload_cancel};
 
+static bool can_run_here(io_job *j);
+
 /* Runs j (a userdata on top of L) on a helper thread, parked; then k. */
 static int offload_then(lua_State *L, io_job *j, lua_KFunction k) {
   outside_op storage;
@@ -262,7 +265,7 @@ static int offload_then(lua_State *L, io_job *j, lua_KFunction k) {
   j->job.fn = run_job;
   j->job.arg = j;
   j->job.task = op->task;
-  if (!offload_submit(&j->job)) {
+  if (can_run_here(j) || !offload_submit(&j->job)) {
     run_job(j);
     return k(L, LUA_OK, 0);
   }
@@ -274,6 +277,24 @@ static bool offloading(lua_State *L) {
   return sched_running() != NULL && lua_isyieldable(L);
 }
 
+/* Whether j can run right here: what it reads is in the FILE*'s buffer
+** already (glibc's read pointers), or the file is a regular one, whose
+** reads and writes never wait long (as Go's os.File runs them on its
+** thread). Pipes, FIFOs, terminals and sockets go to a helper thread. A
+** goroutine reading a big file this way still gives way at preemption. */
+static bool can_run_here(io_job *j) {
+#ifdef __GLIBC__
+  if (!j->write && j->n == 1 && j->f->_IO_read_ptr < j->f->_IO_read_end) {
+    size_t avail = (size_t)(j->f->_IO_read_end - j->f->_IO_read_ptr);
+    int k = j->kind[0];
+    if ((k == F_LINE || k == F_LINE_KEEP) && memchr(j->f->_IO_read_ptr, '\n', avail)) return true;
+    if (k == F_COUNT && avail >= j->count[0]) return true;
+  }
+#endif
+  struct stat st;
+  return fstat(fileno(j->f), &st) == 0 && S_ISREG(st.st_mode);
+}
+
 static io_job *new_job(lua_State *L, FILE *f, bool write) {
   io_job *j = lua_newuserdatauv(L, sizeof *j, 0);
   memset(j, 0, sizeof *j);
@@ -282,14 +303,46 @@ static io_job *new_job(lua_State *L, FILE *f, bool write) {
   return j;
 }
 
+/* The library's own file:read, kept in the registry by lio_install. */
+static const char orig_read_key = 0;
+
+/* Whether a read of the formats first..top of f can run right here: the
+** FILE*'s buffer holds what one line or count format needs (glibc's read
+** pointers: no system call), or f is a regular file, whose reads never
+** wait long (as Go's os.File reads on its own thread); then the library's
+** own read runs, at its own speed. A goroutine reading a big file this way
+** still gives way at preemption. Pipes, FIFOs, terminals: a helper. */
+static bool read_here(lua_State *L, FILE *f, int first) {
+#ifdef __GLIBC__
+  int top = lua_gettop(L);
+  if (top <= first && f->_IO_read_ptr < f->_IO_read_end) {
+    size_t avail = (size_t)(f->_IO_read_end - f->_IO_read_ptr);
+    if (top < first) return memchr(f->_IO_read_ptr, '\n', avail) != NULL;
+    if (lua_type(L, first) == LUA_TNUMBER) {
+      lua_Integer n = lua_tointeger(L, first);
+      if (n >= 0 && (size_t)n <= avail) return true;
+    } else {
+      const char *p = lua_tostring(L, first);
+      if (p && *p == '*') p++;
+      if (p && (*p == 'l' || *p == 'L') && memchr(f->_IO_read_ptr, '\n', avail)) return true;
+    }
+  }
+#endif
+  struct stat st;
+  return fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Calls the library's read with the stack's values; returns its results. */
+static int orig_read(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &orig_read_key);
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
 /* file:read(...) */
 static int f_read(lua_State *L) {
-  if (!offloading(L)) {
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
-  }
+  if (!offloading(L) || read_here(L, tofile(L, 1), 2)) return orig_read(L);
   FILE *f = tofile(L, 1);
   io_job tmp;
   parse_formats(L, &tmp, 2);
@@ -380,19 +433,25 @@ static int io_write(lua_State *L) {
 ** raising on errors as the library's does; a file io.lines opened closes
 ** at the end. Upvalues: the file, the count of formats, whether to close,
 ** the formats. */
+/* The iterator's answer for n read results at base+1.. (as liolib's
+** io_readline: an error raises; the end closes a file io.lines opened). */
+static int lines_results(lua_State *L, int base, int n) {
+  if (n > 0 && lua_toboolean(L, base + 1)) return n;
+  if (n > 1) return luaL_error(L, "%s", lua_tostring(L, base + 2));
+  if (lua_toboolean(L, lua_upvalueindex(3))) {
+    lua_getfield(L, lua_upvalueindex(1), "close");
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_call(L, 1, 0);
+  }
+  return 0;
+}
+
 static int lines_done(lua_State *L, int status, lua_KContext ctx) {
   (void)status; (void)ctx;
   io_job *j = lua_touserdata(L, -1);
   int base = lua_gettop(L);
   if (j->failed) errno = j->err;
-  int n = push_read(L, j);
-  if (j->failed) return luaL_error(L, "%s", lua_tostring(L, -n + 1));
-  if (lua_isnil(L, base + 1) && lua_toboolean(L, lua_upvalueindex(3))) {
-    lua_getfield(L, lua_upvalueindex(1), "close");   /* closes at the end */
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_call(L, 1, 0);
-  }
-  return n;
+  return lines_results(L, base, push_read(L, j));
 }
 
 static int lines_iter(lua_State *L) {
@@ -401,16 +460,13 @@ static int lines_iter(lua_State *L) {
   lua_pushvalue(L, lua_upvalueindex(1));
   FILE *f = tofile(L, 1);
   for (int i = 1; i <= n; i++) lua_pushvalue(L, lua_upvalueindex(3 + i));
+  if (!offloading(L) || read_here(L, f, 2)) return lines_results(L, 0, orig_read(L));
   io_job tmp;
   parse_formats(L, &tmp, 2);
   io_job *j = new_job(L, f, false);
   memcpy(j->kind, tmp.kind, sizeof tmp.kind);
   memcpy(j->count, tmp.count, sizeof tmp.count);
   j->n = tmp.n;
-  if (!offloading(L)) {
-    run_job(j);
-    return lines_done(L, LUA_OK, 0);
-  }
   return offload_then(L, j, lines_done);
 }
 
@@ -474,7 +530,7 @@ void lio_install(lua_State *L) {
     int methods = lua_gettop(L);
     lua_getfield(L, methods, "read");
     if (lua_tocfunction(L, -1) != f_read) {   /* once per state */
-      lua_pop(L, 1);
+      lua_rawsetp(L, LUA_REGISTRYINDEX, &orig_read_key);
       wrap(L, methods, "read", f_read);
       wrap(L, methods, "write", f_write);
       wrap(L, methods, "flush", f_flush);
