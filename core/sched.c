@@ -454,6 +454,7 @@ static void *worker_main(void *arg) {
   while (!atomic_load_explicit(&S.stopping, memory_order_relaxed)) {
     serve_request(w);
     sched_task *t = find_work(w);
+    if (!t && sched_netpoll() > 0) t = find_work(w);   /* I/O first, as Go's findrunnable */
     for (int i = 0; !t && spin && i < SPIN_CHECKS; i++) {
       cpu_pause(1);
       if (work_visible(w) || atomic_load_explicit(&w->request, memory_order_relaxed))

@@ -115,7 +115,7 @@ void worker_kick(sched_worker *w);
 ** from w's loop (a parked worker wakes for I/O); poll takes ready events
 ** now (a busy worker, at the fairness tick; the monitor, each slice). */
 void worker_netpoll_init(sched_worker *w);
-void sched_netpoll(void);
+int sched_netpoll(void);   /* how many tasks it woke */
 
 /* On w's thread, leaving its loop: the worker_stop hook (closes its VM),
 ** then its libuv loop (schedstop.c). */

@@ -18,6 +18,6 @@ void worker_netpoll_init(sched_worker *w) {
     uv_poll_start(&w->netpoll_watch, UV_READABLE, on_netpoll_ready);
 }
 
-void sched_netpoll(void) {
-  if (netpoll_active()) netpoll_poll(0);
+int sched_netpoll(void) {
+  return netpoll_active() ? netpoll_poll(0) : 0;
 }
