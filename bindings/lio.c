@@ -340,17 +340,22 @@ static int orig_read(lua_State *L) {
   return lua_gettop(L);
 }
 
+/* A read job for f with the formats at 2..top, pushed on top. */
+static io_job *read_job(lua_State *L, FILE *f) {
+  io_job formats;
+  parse_formats(L, &formats, 2);   /* before the push: they end at the top */
+  io_job *j = new_job(L, f, false);
+  memcpy(j->kind, formats.kind, sizeof formats.kind);
+  memcpy(j->count, formats.count, sizeof formats.count);
+  j->n = formats.n;
+  return j;
+}
+
 /* file:read(...) */
 static int f_read(lua_State *L) {
-  if (!offloading(L) || read_here(L, tofile(L, 1), 2)) return orig_read(L);
   FILE *f = tofile(L, 1);
-  io_job tmp;
-  parse_formats(L, &tmp, 2);
-  io_job *j = new_job(L, f, false);
-  memcpy(j->kind, tmp.kind, sizeof tmp.kind);
-  memcpy(j->count, tmp.count, sizeof tmp.count);
-  j->n = tmp.n;
-  return offload_then(L, j, read_done);
+  if (!offloading(L) || read_here(L, f, 2)) return orig_read(L);
+  return offload_then(L, read_job(L, f), read_done);
 }
 
 static int write_done(lua_State *L, int status, lua_KContext ctx) {
@@ -461,13 +466,7 @@ static int lines_iter(lua_State *L) {
   FILE *f = tofile(L, 1);
   for (int i = 1; i <= n; i++) lua_pushvalue(L, lua_upvalueindex(3 + i));
   if (!offloading(L) || read_here(L, f, 2)) return lines_results(L, 0, orig_read(L));
-  io_job tmp;
-  parse_formats(L, &tmp, 2);
-  io_job *j = new_job(L, f, false);
-  memcpy(j->kind, tmp.kind, sizeof tmp.kind);
-  memcpy(j->count, tmp.count, sizeof tmp.count);
-  j->n = tmp.n;
-  return offload_then(L, j, lines_done);
+  return offload_then(L, read_job(L, f), lines_done);
 }
 
 /* Pushes the iterator for the file at idx, formats first..top. */

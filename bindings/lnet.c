@@ -56,6 +56,21 @@ typedef struct net_addr {
   bool is_unix;
 } net_addr;
 
+/* The host part of "host:port" (brackets of an IPv6 address taken off) in
+** buf; NULL if it does not fit. */
+static char *host_of(const char *address, char *buf, size_t size) {
+  const char *colon = strrchr(address, ':');
+  size_t n = colon ? (size_t)(colon - address) : strlen(address);
+  if (n >= size) return NULL;
+  memcpy(buf, address, n);
+  buf[n] = '\0';
+  if (n >= 2 && buf[0] == '[' && buf[n - 1] == ']') {
+    buf[n - 1] = '\0';
+    return buf + 1;
+  }
+  return buf;
+}
+
 static int resolve(const char *address, bool passive, net_addr *out) {
   memset(out, 0, sizeof *out);
   if (strncmp(address, "unix:", 5) == 0) {
@@ -69,15 +84,8 @@ static int resolve(const char *address, bool passive, net_addr *out) {
   const char *colon = strrchr(address, ':');
   if (!colon) return EINVAL;
   char host[256];
-  size_t hlen = (size_t)(colon - address);
-  if (hlen >= sizeof host) return ENAMETOOLONG;
-  memcpy(host, address, hlen);
-  host[hlen] = '\0';
-  char *h = host;
-  if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
-    host[hlen - 1] = '\0';
-    h = host + 1;
-  }
+  char *h = host_of(address, host, sizeof host);
+  if (!h) return ENAMETOOLONG;
   if (*h == '\0' || strcmp(h, "*") == 0) h = NULL;
   struct addrinfo hints;
   memset(&hints, 0, sizeof hints);
@@ -279,17 +287,9 @@ static void lookup_fn(void *arg) {
 /* Whether resolving address asks nobody (a unix path, a numeric host). */
 static bool is_numeric(const char *address) {
   if (strncmp(address, "unix:", 5) == 0) return true;
-  const char *colon = strrchr(address, ':');
   char host[INET6_ADDRSTRLEN + 2];
-  size_t n = colon ? (size_t)(colon - address) : strlen(address);
-  if (n >= sizeof host) return false;
-  memcpy(host, address, n);
-  host[n] = '\0';
-  char *h = host;
-  if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
-    host[n - 1] = '\0';
-    h = host + 1;
-  }
+  const char *h = host_of(address, host, sizeof host);
+  if (!h) return false;
   unsigned char buf[sizeof(struct in6_addr)];
   return *h == '\0' || strcmp(h, "*") == 0 || inet_pton(AF_INET, h, buf) == 1 ||
          inet_pton(AF_INET6, h, buf) == 1;
