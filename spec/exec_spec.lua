@@ -31,10 +31,8 @@ describe("lugo.exec", function()
 
   it("wait parks until the exit; kill ends it with a signal", function()
     local p = assert(lugo.exec.spawn({ "sleep", "30" }))
-    local t0 = lugo.now()
     lugo.go(function(p) lugo.sleep(0.05); assert(p:kill()) end, p)
-    assert.are.same({ nil, "TERM" }, { p:wait() })
-    assert.is_true(lugo.now() - t0 < 20)
+    assert.are.same({ nil, "TERM" }, { p:wait() })   -- not 0: the kill ended it
     assert.are.same({ nil, "no such process", "ESRCH" }, { p:kill("KILL") })
     assert.has_error(function() p:kill("NOPE") end)
   end)
