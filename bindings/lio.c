@@ -1,5 +1,5 @@
 /* lio.c: the standard io library in goroutines: file:read, file:lines,
-** file:write, file:flush, io.read, io.lines, io.write. In a goroutine the
+** file:write, file:flush, io.read, io.lines, io.write, and os.execute. In a goroutine the
 ** stdio calls run on a helper thread (core/offload.h) while it parks, so a
 ** read of a pipe or a terminal never holds a worker; the FILE* and its
 ** buffer are the standard library's own, so mixing with its other calls
@@ -272,6 +272,14 @@ static int offload_then(lua_State *L, io_job *j, lua_KFunction k) {
   return op_park(L, op, &io_ops, &j->job, k);
 }
 
+/* Calls the library's function (upvalue 1) with the stack's values. */
+static int call_original(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
 /* In a goroutine that can park? Else the library's original runs. */
 static bool offloading(lua_State *L) {
   return sched_running() != NULL && lua_isyieldable(L);
@@ -394,22 +402,12 @@ static int do_write(lua_State *L, int first, bool flush) {
 }
 
 static int f_write(lua_State *L) {
-  if (!offloading(L)) {
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
-  }
+  if (!offloading(L)) return call_original(L);
   return do_write(L, 2, false);
 }
 
 static int f_flush(lua_State *L) {
-  if (!offloading(L)) {
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
-  }
+  if (!offloading(L)) return call_original(L);
   lua_settop(L, 1);
   return do_write(L, 2, true);
 }
@@ -513,6 +511,47 @@ static int io_lines(lua_State *L) {
   return 4;
 }
 
+/* os.execute(cmd): system(3) on a helper thread while the goroutine
+** parks; its results as the library's (luaL_execresult). */
+typedef struct exec_job {
+  offload_job job;
+  const char *cmd;           /* anchored at stack index 1 */
+  int status, err;
+} exec_job;
+
+static void run_system(void *arg) {
+  exec_job *j = arg;
+  errno = 0;
+  j->status = system(j->cmd);
+  j->err = errno;
+}
+
+static int execute_done(lua_State *L, int status, lua_KContext ctx) {
+  (void)status; (void)ctx;
+  exec_job *j = lua_touserdata(L, -1);
+  errno = j->err;
+  return luaL_execresult(L, j->status);
+}
+
+static int os_execute(lua_State *L) {
+  if (lua_isnoneornil(L, 1) || !offloading(L)) return call_original(L);   /* a shell check */
+  const char *cmd = luaL_checkstring(L, 1);
+  lua_settop(L, 1);
+  exec_job *j = lua_newuserdatauv(L, sizeof *j, 0);
+  memset(j, 0, sizeof *j);
+  j->cmd = cmd;
+  outside_op storage;
+  lugo_op *op = op_begin(L, &storage);
+  j->job.fn = run_system;
+  j->job.arg = j;
+  j->job.task = op->task;
+  if (!offload_submit(&j->job)) {
+    run_system(j);
+    return execute_done(L, LUA_OK, 0);
+  }
+  return op_park(L, op, &io_ops, &j->job, execute_done);
+}
+
 /* Replaces name in the table at idx by fn with the old value as upvalue. */
 static void wrap(lua_State *L, int idx, const char *name, lua_CFunction fn) {
   lua_getfield(L, idx, name);
@@ -546,6 +585,9 @@ void lio_install(lua_State *L) {
         lua_pushcclosure(L, io_write, 1);
         lua_setfield(L, -2, "write");
       }
+      lua_pop(L, 1);
+      lua_getglobal(L, "os");
+      if (lua_istable(L, -1)) wrap(L, lua_gettop(L), "execute", os_execute);
       lua_pop(L, 1);
     } else {
       lua_pop(L, 1);

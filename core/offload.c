@@ -1,21 +1,23 @@
 /* offload.c: the helper threads of offload.h. Invariants (under mu): a job
-** is queued, running, or done; a queued job is in the FIFO; helpers sleep
-** on cv while the FIFO is empty. Helpers start on first use, at most
-** HELPERS, and are joined by offload_shutdown. */
+** is queued, running, or done; a queued job is in the FIFO (queued counts
+** them); helpers sleep on cv while the FIFO is empty. A job never waits
+** for a helper while one could start: blocking calls may wait for each
+** other (a shell reading a FIFO that another one writes). At most HELPERS
+** start, on demand; offload_shutdown joins them. */
 #include "offload.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 
-/* Name lookups and file reads wait, they do not compute: a few threads
-** serve many goroutines. */
-#define HELPERS 4
+/* Name lookups and file reads wait, they do not compute: threads start
+** only as jobs wait for one, as Go starts threads for blocking calls. */
+#define HELPERS 64
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static offload_job *head, *tail;
 static pthread_t helpers[HELPERS];
-static int nhelpers, idle;
+static int nhelpers, idle, queued;
 static bool stopping;
 
 static void *helper_main(void *arg) {
@@ -31,6 +33,7 @@ static void *helper_main(void *arg) {
     offload_job *job = head;
     head = job->next;
     if (!head) tail = NULL;
+    queued--;
     job->next = NULL;
     pthread_mutex_unlock(&mu);
     job->fn(job->arg);
@@ -47,7 +50,7 @@ static void *helper_main(void *arg) {
 
 bool offload_submit(offload_job *job) {
   pthread_mutex_lock(&mu);
-  if (idle == 0 && nhelpers < HELPERS &&
+  if (queued + 1 > idle && nhelpers < HELPERS &&
       pthread_create(&helpers[nhelpers], NULL, helper_main, NULL) == 0)
     nhelpers++;
   if (nhelpers == 0) {
@@ -58,6 +61,7 @@ bool offload_submit(offload_job *job) {
   job->next = NULL;
   if (tail) tail->next = job; else head = job;
   tail = job;
+  queued++;
   pthread_cond_signal(&cv);
   return true;
 }
@@ -71,19 +75,20 @@ bool offload_cancel(void *obj, waiter *w) {
   (void)w;
   offload_job *job = obj;
   pthread_mutex_lock(&mu);
-  bool queued = false;
+  bool found = false;
   for (offload_job **p = &head; *p; p = &(*p)->next) {
     if (*p != job) continue;
     *p = job->next;
+    queued--;
     if (tail == job) {
       tail = NULL;
       for (offload_job *j = head; j; j = j->next) tail = j;
     }
-    queued = true;
+    found = true;
     break;
   }
   pthread_mutex_unlock(&mu);
-  return queued;
+  return found;
 }
 
 bool offload_done(offload_job *job) {
@@ -102,6 +107,7 @@ void offload_shutdown(void) {
   for (int i = 0; i < n; i++) pthread_join(helpers[i], NULL);
   pthread_mutex_lock(&mu);
   nhelpers = 0;
+  queued = 0;
   stopping = false;
   pthread_mutex_unlock(&mu);
 }

@@ -78,4 +78,39 @@ describe("the io library in goroutines", function()
     assert.are.equal(0, code)
     assert.are.equal("1 3 9.007199254741e+15\nfirst\t12\n[ rest][last]\n", out)
   end)
+
+  it("os.execute waits off the worker, with the library's results", function()
+    local out = support.child_ok([[
+      local lugo = require "lugo"
+      local fifo = os.tmpname()
+      os.remove(fifo)
+      assert(os.execute("mkfifo " .. fifo))
+      local ready, done = lugo.chan(), lugo.chan()
+      lugo.go(function()   -- the shell waits for a line from the fifo
+        ready:send(true)
+        done:send({ os.execute("read x < " .. fifo .. "; test \"$x\" = go") })
+      end)
+      ready:recv()
+      -- The same (only) worker runs this while the shell waits.
+      assert(os.execute("echo go > " .. fifo))
+      local r = done:recv()
+      print(r[1], r[2], r[3])
+      print(os.execute("exit 3"))
+      os.remove(fifo)
+    ]], "LUGO_WORKERS=1")
+    assert.are.equal("true\texit\t0\nnil\texit\t3\n", out)
+  end)
+
+  it("reads io.popen's pipe in a goroutine as lua5.4 does", function()
+    local ch = lugo.chan(1)
+    lugo.go(function(ch)
+      local p = assert(io.popen("echo one; sleep 0.05; printf 'two\\nthree'"))
+      local lines = {}
+      for l in p:lines() do lines[#lines + 1] = l end
+      ch:send({ lines, p:close() })
+    end, ch)
+    local r = ch:recv()
+    assert.are.same({ "one", "two", "three" }, r[1])
+    assert.is_true(r[2])
+  end)
 end)

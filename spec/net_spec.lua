@@ -203,4 +203,84 @@ describe("lugo.net", function()
     c:close()
     ln:close()
   end)
+
+  it("serves 100 readers queued on one connection in the order they began", function()
+    local ln, addr = listener()
+    local go_on = lugo.chan()
+    lugo.go(function(ln, go_on)
+      local c = ln:accept()
+      go_on:recv()
+      for i = 1, 100 do c:write(i, "\n") end
+      c:read("a")
+    end, ln, go_on)
+    local c = assert(lugo.net.dial(addr))
+    local got = lugo.chan(100)
+    for i = 1, 100 do
+      local id = lugo.go(function(c, i, got) got:send({ i, c:read("l") }) end, c, i, got)
+      support.wait_parked(id, "IO wait")   -- its read has begun before the next one's
+    end
+    go_on:send(true)
+    local bad = 0
+    for _ = 1, 100 do
+      local r = got:recv()
+      if tostring(r[1]) ~= r[2] then bad = bad + 1 end
+    end
+    assert.are.equal(0, bad)
+    c:close()
+    ln:close()
+  end)
+
+  it("a read and a write run at once; a deadline set by another goroutine wakes a waiting read", function()
+    local ln, addr = listener()
+    lugo.go(function(ln) local c = ln:accept(); c:write(c:read("l"), "\n"); c:read("a") end, ln)
+    local c = assert(lugo.net.dial(addr))
+    local got = lugo.chan(1)
+    lugo.go(function(c, got) got:send(c:read("l")) end, c, got)   -- waits
+    lugo.sleep(0.02)
+    c:write("echo me\n")                                          -- while the read waits
+    assert.are.equal("echo me", got:recv())
+    lugo.go(function(c, got) got:send({ c:read("l") }) end, c, got)
+    lugo.sleep(0.02)
+    c:setreaddeadline(lugo.now() - 1)                              -- from this goroutine
+    assert.are.same({ nil, "timeout", "ETIMEDOUT" }, got:recv())
+    c:close()
+    ln:close()
+  end)
+
+  it("half-close: the peer reads the end, and can still answer", function()
+    local ln, addr = listener()
+    lugo.go(function(ln)
+      local c = ln:accept()
+      local all = c:read("a")            -- until our closewrite
+      c:write("got ", #all, " bytes\n")
+      c:close()
+    end, ln)
+    local c = assert(lugo.net.dial(addr))
+    c:write(string.rep("x", 100000))
+    assert.is_true(c:closewrite())
+    assert.are.equal("got 100000 bytes", c:read("l"))
+    c:close()
+    ln:close()
+  end)
+
+  it("400 connections at once, nothing lost", function()
+    local ln, addr = listener()
+    lugo.go(function(ln)
+      lugo.net.serve(ln, function(c) c:write(c:read("l"), "\n"); c:close() end)
+    end, ln)
+    local done = lugo.chan(400)
+    for i = 1, 400 do
+      lugo.go(function(addr, i, done)
+        local c = lugo.net.dial(addr)
+        if not c then done:send(false) return end
+        c:write("conn ", i, "\n")
+        done:send(c:read("l") == "conn " .. i)
+        c:close()
+      end, addr, i, done)
+    end
+    local ok = 0
+    for _ = 1, 400 do if done:recv() then ok = ok + 1 end end
+    assert.are.equal(400, ok)
+    ln:close()
+  end)
 end)
