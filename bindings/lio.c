@@ -384,12 +384,12 @@ static int do_write(lua_State *L, int first, bool flush) {
   luaL_argcheck(L, top - first + 1 <= MAXFORMATS, first, "too many arguments");
   for (int i = first; i <= top; i++) {
     if (lua_type(L, i) == LUA_TNUMBER) {   /* as liolib: "%.14g" or the integer */
-      if (lua_isinteger(L, i)) lua_pushfstring(L, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, i));
-      else {
-        char buf[64];
+      char buf[64];
+      if (lua_isinteger(L, i))
+        snprintf(buf, sizeof buf, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, i));
+      else
         snprintf(buf, sizeof buf, LUA_NUMBER_FMT, (LUAI_UACNUMBER)lua_tonumber(L, i));
-        lua_pushstring(L, buf);
-      }
+      lua_pushstring(L, buf);
       lua_replace(L, i);
     } else {
       luaL_checklstring(L, i, NULL);
@@ -412,24 +412,23 @@ static int f_flush(lua_State *L) {
   return do_write(L, 2, true);
 }
 
-/* io.read(...), io.write(...): the default files (the registry's, as
-** liolib keeps them). */
+/* io.read(...), io.write(...): file:read and file:write on the default
+** files (the registry's, as liolib keeps them), called as plain C so that
+** they can still park: through lua_call they could not yield, and a read
+** of a pipe would hold the worker. io_write's upvalue is the library's
+** write, as f_write's is. */
+static int with_default(lua_State *L, const char *key, lua_CFunction fn) {
+  lua_getfield(L, LUA_REGISTRYINDEX, key);
+  lua_insert(L, 1);
+  return fn(L);
+}
+
 static int io_read(lua_State *L) {
-  lua_getfield(L, LUA_REGISTRYINDEX, "_IO_input");
-  lua_insert(L, 1);
-  lua_pushvalue(L, lua_upvalueindex(1));   /* our file:read */
-  lua_insert(L, 1);
-  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-  return lua_gettop(L);
+  return with_default(L, "_IO_input", f_read);
 }
 
 static int io_write(lua_State *L) {
-  lua_getfield(L, LUA_REGISTRYINDEX, "_IO_output");
-  lua_insert(L, 1);
-  lua_pushvalue(L, lua_upvalueindex(1));   /* our file:write */
-  lua_insert(L, 1);
-  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-  return lua_gettop(L);
+  return with_default(L, "_IO_output", f_write);
 }
 
 /* file:lines(...) and io.lines([filename, ...]): an iterator over our read,
@@ -569,6 +568,8 @@ void lio_install(lua_State *L) {
     lua_getfield(L, methods, "read");
     if (lua_tocfunction(L, -1) != f_read) {   /* once per state */
       lua_rawsetp(L, LUA_REGISTRYINDEX, &orig_read_key);
+      lua_getfield(L, methods, "write");   /* the library's, for io_write */
+      int orig_write = lua_gettop(L);
       wrap(L, methods, "read", f_read);
       wrap(L, methods, "write", f_write);
       wrap(L, methods, "flush", f_flush);
@@ -578,14 +579,13 @@ void lio_install(lua_State *L) {
       if (lua_istable(L, -1)) {
         lua_pushcfunction(L, io_lines);
         lua_setfield(L, -2, "lines");
-        lua_getfield(L, methods, "read");
-        lua_pushcclosure(L, io_read, 1);
+        lua_pushcfunction(L, io_read);
         lua_setfield(L, -2, "read");
-        lua_getfield(L, methods, "write");
+        lua_pushvalue(L, orig_write);
         lua_pushcclosure(L, io_write, 1);
         lua_setfield(L, -2, "write");
       }
-      lua_pop(L, 1);
+      lua_pop(L, 2);   /* io, the library's write */
       lua_getglobal(L, "os");
       if (lua_istable(L, -1)) wrap(L, lua_gettop(L), "execute", os_execute);
       lua_pop(L, 1);

@@ -113,4 +113,24 @@ describe("the io library in goroutines", function()
     assert.are.same({ "one", "two", "three" }, r[1])
     assert.is_true(r[2])
   end)
+
+  it("io.read from a pipe does not hold the worker either (one worker)", function()
+    local out = support.child_ok([[
+      local lugo = require "lugo"
+      local fifo = os.tmpname()
+      os.remove(fifo)
+      assert(os.execute("mkfifo " .. fifo))
+      local ready, got = lugo.chan(), lugo.chan()
+      lugo.go(function()
+        io.input(assert(io.open(fifo, "r+")))   -- r+: the open does not wait
+        ready:send(true)
+        got:send(io.read("l"))                  -- waits for the write below
+      end)
+      ready:recv()
+      assert(os.execute("echo 'via io.read' > " .. fifo))   -- the same (only) worker
+      print((got:recv()))
+      os.remove(fifo)
+    ]], "LUGO_WORKERS=1")
+    assert.are.equal("via io.read\n", out)
+  end)
 end)
