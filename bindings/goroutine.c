@@ -121,6 +121,22 @@ int gor_l_go(lua_State *L) {
   return 1;
 }
 
+/* lugo.net.serve's: starts fn(...) (stack 1..n) as a new goroutine on
+** every worker but the caller's, each pinned to its worker (so that every
+** worker accepts: API.md, serve). Returns how many it started. */
+int gor_l_go_on_other_workers(lua_State *L) {
+  sched_start();
+  int here = sched_current_index(), started = 0;
+  for (int i = 0, n = sched_running_workers(); i < n; i++) {
+    if (i == here) continue;
+    goroutine *g = new_goroutine(L, "lugo.net.serve");
+    sched_spawn_on(&g->task, i);
+    started++;
+  }
+  lua_pushinteger(L, started);
+  return 1;
+}
+
 /* ---- lugo.run ---- */
 
 static run_join *join_new(void) {

@@ -125,6 +125,7 @@ extern const sched_hooks gor_hooks;
 
 /* Module functions implemented by the driver. */
 int gor_l_go(lua_State *L);
+int gor_l_go_on_other_workers(lua_State *L);   /* lugo.net.serve's */
 int gor_l_yield(lua_State *L);
 int gor_l_id(lua_State *L);
 int gor_l_run(lua_State *L);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <netinet/in.h>
@@ -236,28 +237,6 @@ static int l_addr(lua_State *L) {
   return 1;
 }
 
-/* ---- dial ---- */
-
-/* Stack: address, opts, the new connection's handle. */
-static int connect_resumed(lua_State *L, int status, lua_KContext ctx) {
-  (void)status;
-  net_sock *s = (net_sock *)((lhandle *)lua_touserdata(L, 3))->obj;
-  lua_settop(L, 3);
-  int r = net_wait_result(L, ctx, s, NETPOLL_WRITE);
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (r == 0 && getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-  net_sock_leave(s);
-  netpoll_set_deadline(s->pd, NETPOLL_WRITE, 0);
-  if (r > 0 || err) {
-    net_sock_close(s);
-    if (r > 0) return r;
-    return net_push_error(L, err);
-  }
-  lua_pushvalue(L, 3);
-  return 1;
-}
-
 /* ---- name resolution, off the workers ---- */
 
 /* A resolution in progress: a userdata on the caller's stack (it survives
@@ -269,6 +248,7 @@ typedef struct lookup {
   bool host_only;            /* lugo.net.lookup: a host, no port */
   net_addr a;
   int rc;
+  uint64_t started;          /* timer_now when asked: dial's timeout counts from it */
 } lookup;
 
 static void lookup_fn(void *arg) {
@@ -311,6 +291,7 @@ static int resolve_then(lua_State *L, const char *address, bool passive, bool ho
   memcpy(r->address, address, len + 1);
   r->passive = passive;
   r->host_only = host_only;
+  r->started = timer_now();
   outside_op storage;
   lugo_op *op = op_begin(L, &storage);
   if ((!host_only && is_numeric(address)) || op->task->kind == TASK_THREAD) {
@@ -329,6 +310,73 @@ static int resolve_then(lua_State *L, const char *address, bool passive, bool ho
 
 /* ---- dial ---- */
 
+/* The addresses a dial tries in turn (as Go's dialSerial), copied out of
+** getaddrinfo's list so that nothing leaks if the dialer never resumes;
+** a userdata at stack index 3, after the lookup's. */
+#define DIAL_MAX_ADDRESSES 8
+
+typedef struct dial_plan {
+  struct sockaddr_storage addr[DIAL_MAX_ADDRESSES];
+  socklen_t len[DIAL_MAX_ADDRESSES];
+  int count, next;
+  int last_error;
+  uint64_t deadline;         /* timer_now ns; 0: none */
+} dial_plan;
+
+static int dial_next(lua_State *L);
+
+/* Stack: address, opts, the plan, the connection's handle. */
+static int connect_resumed(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  dial_plan *plan = lua_touserdata(L, 3);
+  net_sock *s = (net_sock *)((lhandle *)lua_touserdata(L, 4))->obj;
+  lua_settop(L, 4);
+  int r = net_wait_result(L, ctx, s, NETPOLL_WRITE);
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (r == 0 && getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  net_sock_leave(s);
+  netpoll_set_deadline(s->pd, NETPOLL_WRITE, 0);
+  if (r > 0) {   /* the deadline passed, or the connection was closed */
+    net_sock_close(s);
+    return r;
+  }
+  if (err) {   /* refused, unreachable: the next address, if any */
+    net_sock_close(s);
+    plan->last_error = err;
+    lua_settop(L, 3);
+    return dial_next(L);
+  }
+  lua_pushvalue(L, 4);
+  return 1;
+}
+
+/* Starts connecting to the plan's next address (stack: address, opts,
+** plan); the last error once none is left. */
+static int dial_next(lua_State *L) {
+  dial_plan *plan = lua_touserdata(L, 3);
+  while (plan->next < plan->count) {
+    int i = plan->next++;
+    const struct sockaddr *sa = (const struct sockaddr *)&plan->addr[i];
+    int fd = new_socket(sa->sa_family);
+    if (fd < 0) {
+      plan->last_error = errno;
+      continue;
+    }
+    if (connect(fd, sa, plan->len[i]) != 0 && errno != EINPROGRESS) {
+      plan->last_error = errno;
+      close(fd);
+      continue;
+    }
+    if (push_sock(L, fd, OBJ_CONN) != 1) return 3;
+    net_sock *s = (net_sock *)((lhandle *)lua_touserdata(L, 4))->obj;
+    if (plan->deadline) netpoll_set_deadline(s->pd, NETPOLL_WRITE, plan->deadline);
+    net_sock_enter(s);
+    return net_wait(L, s, NETPOLL_WRITE, connect_resumed);
+  }
+  return net_push_error(L, plan->last_error ? plan->last_error : EINVAL);
+}
+
 /* Stack: address, opts, the lookup (resolved). */
 static int dial_resolved(lua_State *L, int status, lua_KContext ctx) {
   (void)status; (void)ctx;
@@ -337,24 +385,22 @@ static int dial_resolved(lua_State *L, int status, lua_KContext ctx) {
   if (lua_istable(L, 2) && lua_getfield(L, 2, "timeout") != LUA_TNIL) timeout = lua_tonumber(L, -1);
   lua_settop(L, 3);
   if (r->rc != 0) return push_resolve_error(L, r->rc);
-  net_addr *a = &r->a;
-  const struct sockaddr *sa = a->is_unix ? (struct sockaddr *)&a->un : a->list->ai_addr;
-  socklen_t salen = a->is_unix ? (socklen_t)sizeof a->un : a->list->ai_addrlen;
-  int fd = new_socket(sa->sa_family);
-  int err = fd < 0 ? errno : 0;
-  if (fd >= 0 && connect(fd, sa, salen) != 0 && errno != EINPROGRESS) {
-    err = errno;
-    close(fd);
-    fd = -1;
+  dial_plan *plan = lua_newuserdatauv(L, sizeof *plan, 0);
+  memset(plan, 0, sizeof *plan);
+  if (r->a.is_unix) {
+    memcpy(&plan->addr[0], &r->a.un, sizeof r->a.un);
+    plan->len[0] = (socklen_t)sizeof r->a.un;
+    plan->count = 1;
+  } else {
+    for (struct addrinfo *ai = r->a.list; ai && plan->count < DIAL_MAX_ADDRESSES; ai = ai->ai_next) {
+      memcpy(&plan->addr[plan->count], ai->ai_addr, ai->ai_addrlen);
+      plan->len[plan->count++] = ai->ai_addrlen;
+    }
+    freeaddrinfo(r->a.list);
   }
-  if (!a->is_unix) freeaddrinfo(a->list);
-  lua_settop(L, 2);
-  if (fd < 0) return net_push_error(L, err);
-  if (push_sock(L, fd, OBJ_CONN) != 1) return 3;
-  net_sock *s = (net_sock *)((lhandle *)lua_touserdata(L, 3))->obj;
-  if (timeout >= 0) netpoll_set_deadline(s->pd, NETPOLL_WRITE, timer_now() + (uint64_t)(timeout * 1e9) + 1);
-  net_sock_enter(s);
-  return net_wait(L, s, NETPOLL_WRITE, connect_resumed);
+  if (timeout >= 0) plan->deadline = r->started + (uint64_t)(timeout * 1e9) + 1;
+  lua_replace(L, 3);   /* the plan in the lookup's place */
+  return dial_next(L);
 }
 
 static int l_dial(lua_State *L) {
@@ -394,19 +440,53 @@ static int l_lookup(lua_State *L) {
 
 /* ---- serve: accept until closed, a goroutine per connection ---- */
 
+/* Every worker accepts (API.md: the handler goroutines spread over all
+** workers): the caller, and a goroutine pinned to each other worker, all
+** waiting on the one listening socket; a handler starts on the worker
+** that accepted it. Running out of descriptors is waited out as Go's
+** net/http does (5 ms, doubling up to 1 s); any other error ends the
+** acceptor, and the caller raises it. */
 static const char serve_lua[] =
-    "local go = ...\n"
-    "return function(ln, handler)\n"
+    "local go, go_on_other_workers, sleep, check_arguments = ...\n"
+    "local function accept_all(ln, handler)\n"
+    "  local backoff = 0\n"
     "  while true do\n"
     "    local c, err, name = ln:accept()\n"
-    "    if not c then\n"
-    "      if name == 'ECANCELED' then return true end\n"
-    "      if name ~= 'EMFILE' and name ~= 'ENFILE' then error('lugo.net.serve: ' .. err, 2) end\n"
-    "    else\n"
+    "    if c then\n"
+    "      backoff = 0\n"
     "      go(handler, c)\n"
+    "    elseif name == 'ECANCELED' then\n"
+    "      return true\n"
+    "    elseif name == 'EMFILE' or name == 'ENFILE' or name == 'ENOBUFS' or name == 'ENOMEM' then\n"
+    "      backoff = math.min(backoff == 0 and 0.005 or backoff * 2, 1)\n"
+    "      sleep(backoff)\n"
+    "    else\n"
+    "      return false, err\n"
     "    end\n"
     "  end\n"
+    "end\n"
+    "return function(ln, handler)\n"
+    "  local bad = check_arguments(ln, handler)\n"
+    "  if bad then error(bad, 2) end\n"
+    "  go_on_other_workers(accept_all, ln, handler)\n"
+    "  local ok, err = accept_all(ln, handler)\n"
+    "  if not ok then error('lugo.net.serve: ' .. err, 2) end\n"
+    "  return true\n"
     "end\n";
+
+/* serve's arguments, checked in the caller (not in the goroutines that
+** take copies of them): nothing, or the message for serve to raise. */
+static int l_serve_check(lua_State *L) {
+  handle_push_metatable(L, OBJ_LISTENER);
+  bool is_listener = lua_getmetatable(L, 1) && lua_rawequal(L, -1, -2);
+  if (!is_listener)
+    lua_pushfstring(L, "bad argument #1 to 'serve' (listener expected, got %s)", luaL_typename(L, 1));
+  else if (lua_type(L, 2) != LUA_TFUNCTION)
+    lua_pushfstring(L, "bad argument #2 to 'serve' (function expected, got %s)", luaL_typename(L, 2));
+  else
+    return 0;
+  return 1;
+}
 
 static const luaL_Reg listener_methods[] = {
   {"accept", l_accept},
@@ -421,8 +501,19 @@ static const luaL_Reg listener_metamethods[] = {
   {NULL, NULL}
 };
 
+/* A server holds a descriptor per connection: like Go (1.19), raise the
+** soft limit on open files to the hard one, once, as the runtime starts. */
+static void raise_open_files_limit(void) {
+  struct rlimit lim;
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);   /* failing leaves the old limit: fine */
+  }
+}
+
 void lnet_open(lua_State *L) {
   signal(SIGPIPE, SIG_IGN);   /* a write to a closed peer returns EPIPE */
+  raise_open_files_limit();
   handle_register(L, OBJ_LISTENER, listener_methods, listener_metamethods);
   lnetconn_open(L);
   lua_newtable(L);
@@ -433,7 +524,10 @@ void lnet_open(lua_State *L) {
   if (luaL_loadbuffer(L, serve_lua, sizeof serve_lua - 1, "=lugo.net.serve") != LUA_OK)
     lua_error(L);
   lua_getfield(L, -3, "go");
-  lua_call(L, 1, 1);
+  lua_pushcfunction(L, gor_l_go_on_other_workers);
+  lua_getfield(L, -5, "sleep");
+  lua_pushcfunction(L, l_serve_check);
+  lua_call(L, 4, 1);
   lua_setfield(L, -2, "serve");
   lua_setfield(L, -2, "net");
 }

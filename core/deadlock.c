@@ -4,7 +4,7 @@
 ** Deadlock accounting. awake counts goroutines (tasks) not blocked plus
 ** registered outside threads not blocked; pending timers add one each
 ** (sched_awake_add). It changes only here, through these calls:
-**   sched_spawn / sched_spawn_main   +1 (count_new in sched.c)
+**   sched_spawn / sched_spawn_main   +1 (sched_count_new in sched.c)
 **   a task finishing (RUN_DONE)       -1 (run_task in sched.c)
 **   sched_register_thread             +1, once per outside thread
 **   sched_blocked / sched_unblocked   -1 / +1, under the object's lock,

@@ -94,31 +94,6 @@ sched_state S = {
 
 _Thread_local sched_worker *tls_worker;
 
-/* ---- task lists ---- */
-
-static void list_push(task_list *l, sched_task *t) {
-  t->next = NULL;
-  if (l->tail) l->tail->next = t; else l->head = t;
-  l->tail = t;
-}
-
-static sched_task *list_pop(task_list *l) {
-  sched_task *t = l->head;
-  if (t) {
-    l->head = t->next;
-    if (!l->head) l->tail = NULL;
-    t->next = NULL;
-  }
-  return t;
-}
-
-static void list_append(task_list *dst, task_list *src) {
-  if (!src->head) return;
-  if (dst->tail) dst->tail->next = src->head; else dst->head = src->head;
-  dst->tail = src->tail;
-  src->head = src->tail = NULL;
-}
-
 /* ---- configuration ---- */
 
 void sched_init(const sched_hooks *hooks) {
@@ -174,12 +149,6 @@ long sched_live(void) {
 }
 
 /* ---- finding work ---- */
-
-static void list_push_front(task_list *l, sched_task *t) {
-  t->next = l->head;
-  l->head = t;
-  if (!l->tail) l->tail = t;
-}
 
 /* Has the owner of some new work stopped polling for it? polls is the
 ** owner's poll count, seen by a worker that found that work waiting. */
@@ -237,6 +206,14 @@ static void inbox_drain(sched_worker *w) {
   atomic_store(&w->inbox_ready, false);
   list_append(&w->local, &w->inbox);
   pthread_mutex_unlock(&w->inbox_mu);
+}
+
+void inbox_push(sched_worker *w, sched_task *t) {
+  pthread_mutex_lock(&w->inbox_mu);
+  list_push(&w->inbox, t);
+  atomic_store(&w->inbox_ready, true);
+  pthread_mutex_unlock(&w->inbox_mu);
+  worker_kick(w);
 }
 
 static sched_task *steal(sched_worker *w) {
@@ -525,7 +502,7 @@ static void start_workers(void) {
 /* ---- public entry points ---- */
 
 /* Counts t live and able to wake others (see "deadlock accounting"). */
-static void count_new(sched_task *t) {
+void sched_count_new(sched_task *t) {
   t->next = NULL;
   t->owner = NULL;
   t->busy = false;
@@ -559,13 +536,13 @@ static void queue_new(sched_task *t) {
 void sched_start(void) { if (!atomic_load(&S.started)) start_workers(); }
 
 void sched_spawn(sched_task *t) {
-  count_new(t);
+  sched_count_new(t);
   if (!atomic_load(&S.started)) start_workers();
   queue_new(t);
 }
 
 void sched_spawn_main(sched_task *t) {
-  count_new(t);
+  sched_count_new(t);
   pthread_mutex_lock(&S.start_mu);
   start_workers_upto(1);
   pthread_mutex_unlock(&S.start_mu);
@@ -592,9 +569,5 @@ void sched_wake(sched_task *t) {
     }
     return;
   }
-  pthread_mutex_lock(&w->inbox_mu);
-  list_push(&w->inbox, t);
-  atomic_store(&w->inbox_ready, true);
-  pthread_mutex_unlock(&w->inbox_mu);
-  worker_kick(w);
+  inbox_push(w, t);
 }

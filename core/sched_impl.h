@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "runq.h"
+#include "tasklist.h"
 #include "scheduler.h"
 
 /* A task running longer than this while others wait is preempted. */
@@ -28,10 +29,6 @@ typedef struct poll_watch {
 } poll_watch;
 
 /* A FIFO of tasks linked through sched_task.next. */
-typedef struct task_list {
-  sched_task *head, *tail;
-} task_list;
-
 struct sched_worker {
   int index;
   pthread_t thread;
@@ -110,6 +107,10 @@ void stop_monitor(void);
 
 /* Wakes w if it is parked (sched.c). */
 void worker_kick(sched_worker *w);
+/* Queues t on w's inbox (drained between its tasks) and kicks w. */
+void inbox_push(sched_worker *w, sched_task *t);
+/* A new task counted live (sched_spawn's first step; sched.c). */
+void sched_count_new(sched_task *t);
 
 /* The netpoller in the workers (schedpoll.c): init watches its epoll fd
 ** from w's loop (a parked worker wakes for I/O); poll takes ready events

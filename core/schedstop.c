@@ -1,7 +1,8 @@
 /* schedstop.c: the end of a run of the runtime (sched_shutdown): workers
 ** leave their loops and close their VMs on their own threads, every thread
 ** is joined, and the scheduler's state is as before the first spawn. Also
-** control tasks, which the bindings use to reach each worker at close. */
+** tasks placed on one chosen worker: control tasks (the bindings reach each
+** worker at close through them) and sched_spawn_on's new tasks. */
 #include "scheduler.h"
 
 #include <stdlib.h>
@@ -33,6 +34,18 @@ void sched_send_to_worker(sched_task *t, int i) {
   t->busy = false;
   t->unlock = NULL;
   sched_wake(t);
+}
+
+void sched_spawn_on(sched_task *t, int i) {
+  sched_count_new(t);
+  /* The inbox, not the newq ring: no other worker may steal t. The run
+  ** hook starts it there (owner NULL), as any new task. */
+  inbox_push(&S.workers[i], t);
+}
+
+int sched_current_index(void) {
+  sched_worker *w = sched_current();
+  return w ? w->index : -1;
 }
 
 void sched_shutdown(void) {

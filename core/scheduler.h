@@ -133,6 +133,13 @@ int sched_running_workers(void);
 ** would: the run hook sees it and reports RUN_PARKED. Any thread. */
 void sched_send_to_worker(sched_task *t, int i);
 
+/* Queues a new task (as sched_spawn) on worker i (< sched_running_workers(),
+** so after sched_start) only: it starts and runs there, never stolen. */
+void sched_spawn_on(sched_task *t, int i);
+
+/* The calling worker's index (0 .. workers-1), -1 outside the runtime. */
+int sched_current_index(void);
+
 /* For sched_shutdown: the deadlock count of a new run (deadlock.c). */
 void sched_deadlock_reset(void);
 

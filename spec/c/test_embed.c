@@ -399,6 +399,39 @@ static void test_on_state_everywhere(void) {
   lugo_chan_release(out);
 }
 
+/* lugo.net.serve accepts on every worker (API.md: "the handler goroutines
+** spread over all workers"): 100 clients at once, each handler answering
+** with its state's identity after 2 ms of work that keeps its worker busy.
+** Accepting on one worker only, all 100 ran there. */
+static void test_serve_on_every_worker(void) {
+  lugo_chan *out = lugo_chan_new(1);
+  lugo_value vo = chan_value(out);
+  CHECK(lugo_setglobal("distinct_states", &vo) == LUGO_OK);
+  CHECK(lugo_dostring(
+      "local lugo = require 'lugo'\n"
+      "local ln = assert(lugo.net.listen('127.0.0.1:0'))\n"
+      "local addr, served, states = ln:addr(), lugo.chan(1), lugo.chan(100)\n"
+      "lugo.go(function() served:send(lugo.net.serve(ln, function(c)\n"
+      "  local host = require 'host'\n"
+      "  local t = host.clock(); while host.clock() - t < 0.002 do end\n"
+      "  c:write(host.state(), '\\n'); c:close() end)) end)\n"
+      "for _ = 1, 100 do lugo.go(function()\n"
+      "  local c = assert(lugo.net.dial(addr))\n"
+      "  states:send(assert(c:read('l'))); c:close() end) end\n"
+      "local seen, distinct = {}, 0\n"
+      "for _ = 1, 100 do\n"
+      "  local state = states:recv()\n"
+      "  if not seen[state] then seen[state] = true; distinct = distinct + 1 end\n"
+      "end\n"
+      "ln:close()\n"
+      "assert(served:recv() == true)\n"
+      "distinct_states:send(distinct)", "=serve") == LUGO_OK);
+  lugo_value v;
+  CHECK(lugo_recv(out, &v, 30) == LUGO_OK && v.type == LUGO_TINTEGER);
+  CHECK(v.u.i == 2);   /* both workers' states, and nothing else */
+  lugo_chan_release(out);
+}
+
 static void test_sigurg_chained(void) {
   int before = host_sigurg;
   kill(getpid(), SIGURG);               /* to the process: not lugo's */
@@ -488,6 +521,7 @@ int main(void) {
   test_lua_side();
   test_panic();
   test_on_state_everywhere();
+  test_serve_on_every_worker();
   test_sigurg_chained();
   test_close_and_reopen();
   test_sigurg_chained();              /* after a close and an open too */
