@@ -1,10 +1,10 @@
 /* lio.c: the standard io library in goroutines: file:read, file:lines,
-** file:write, file:flush, io.read, io.lines, io.write, and os.execute. In a goroutine the
-** stdio calls run on a helper thread (core/offload.h) while it parks, so a
-** read of a pipe or a terminal never holds a worker; the FILE* and its
-** buffer are the standard library's own, so mixing with its other calls
-** works. Elsewhere (a thread outside the runtime) the library's originals
-** run. Results and errors are the standard library's. */
+** file:write, file:flush, io.read, io.lines, io.write, os.execute (opens
+** and closes that wait: liofile.c). In a goroutine the stdio calls run on
+** a helper thread (core/offload.h) while it parks, so a read of a pipe or
+** a terminal never holds a worker; the FILE* and its buffer are the
+** library's own, so mixing with its other calls works; results and errors
+** are the library's. Outside the runtime the library's originals run. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +34,7 @@ typedef struct io_job {
   offload_job job;
   FILE *f;
   bool write;
-  int n;                     /* formats (read) or strings (write) */
+  int n;                     /* formats (read) or strings (write; -1: a flush) */
   int kind[MAXFORMATS];
   size_t count[MAXFORMATS];
   const char *out[MAXFORMATS];   /* write: the strings, anchored on the stack */
@@ -133,7 +133,7 @@ static void run_job(void *arg) {
         return;
       }
     }
-    if (j->n == 0 && fflush(j->f) != 0) {   /* n == 0: a flush */
+    if (j->n < 0 && fflush(j->f) != 0) {
       j->failed = true;
       j->err = errno;
     }
@@ -373,11 +373,11 @@ static int write_done(lua_State *L, int status, lua_KContext ctx) {
     errno = j->err;
     return luaL_fileresult(L, 0, NULL);
   }
-  lua_pushvalue(L, 1);   /* the file */
+  if (j->n < 0) lua_pushboolean(L, 1); else lua_pushvalue(L, 1);   /* as liolib: true, the file */
   return 1;
 }
 
-/* file:write(...) and, with no argument, file:flush() (n == 0). */
+/* file:write(...) and, with flush, file:flush() (n == -1). */
 static int do_write(lua_State *L, int first, bool flush) {
   FILE *f = tofile(L, 1);
   int top = lua_gettop(L);
@@ -396,7 +396,7 @@ static int do_write(lua_State *L, int first, bool flush) {
     }
   }
   io_job *j = new_job(L, f, true);
-  j->n = flush ? 0 : top - first + 1;
+  j->n = flush ? -1 : top - first + 1;
   for (int i = 0; i < j->n; i++) j->out[i] = lua_tolstring(L, first + i, &j->outlen[i]);
   return offload_then(L, j, write_done);
 }
@@ -551,6 +551,8 @@ static int os_execute(lua_State *L) {
   return op_park(L, op, &io_ops, &j->job, execute_done);
 }
 
+void liofile_install(lua_State *L, int methods);   /* liofile.c: opens, closes */
+
 /* Replaces name in the table at idx by fn with the old value as upvalue. */
 static void wrap(lua_State *L, int idx, const char *name, lua_CFunction fn) {
   lua_getfield(L, idx, name);
@@ -573,6 +575,7 @@ void lio_install(lua_State *L) {
       wrap(L, methods, "read", f_read);
       wrap(L, methods, "write", f_write);
       wrap(L, methods, "flush", f_flush);
+      liofile_install(L, methods);
       lua_pushcfunction(L, f_lines);
       lua_setfield(L, methods, "lines");
       lua_getglobal(L, "io");

@@ -133,4 +133,101 @@ describe("the io library in goroutines", function()
     ]], "LUGO_WORKERS=1")
     assert.are.equal("via io.read\n", out)
   end)
+  -- A ticker goroutine on the same (only) worker counts 10 ms ticks; the
+  -- old build held the worker in pclose and open(2), and ticked not at all
+  -- (or hung: the FIFO's writer could not run). GUARD_SHORT ends a hang.
+  local TICKER = [[
+    local lugo = require "lugo"
+    local ticks, stop = lugo.atomic(0), lugo.atomic(0)
+    lugo.go(function(ticks, stop)
+      while stop:load() == 0 do lugo.sleep(0.01); ticks:add(1) end
+    end, ticks, stop)
+    lugo.sleep(0.03)
+  ]]
+  local GUARD_SHORT = "LUGO_WORKERS=1 timeout -k 2 20"
+
+  it("io.popen's close waits off the worker (one worker)", function()
+    local out = support.child_ok(TICKER .. [[
+      local p = assert(io.popen("sleep 0.3"))
+      local before = ticks:load()
+      local r = { p:close() }
+      print(r[1], r[2], r[3], ticks:load() - before >= 10)
+      print(io.popen("exit 3"):close())
+      stop:store(1)
+    ]], GUARD_SHORT)
+    assert.are.equal("true\texit\t0\ttrue\nnil\texit\t3\n", out)
+  end)
+
+  it("io.open of a FIFO waits off the worker (one worker)", function()
+    local out = support.child_ok(TICKER .. [[
+      local fifo = os.tmpname()
+      os.remove(fifo)
+      assert(os.execute("mkfifo " .. fifo))
+      local got = lugo.chan()
+      lugo.go(function(fifo, got)
+        local f = assert(io.open(fifo, "r"))   -- waits for the writer below
+        got:send(f:read("l"))
+        got:send(io.type(f))
+        f:close()
+      end, fifo, got)
+      local before = ticks:load()
+      lugo.sleep(0.2)   -- the reader's open waits meanwhile
+      print(ticks:load() - before >= 10)
+      lugo.go(function(fifo)
+        local w = assert(io.open(fifo, "w"))
+        w:write("through the fifo\n")
+        w:close()
+      end, fifo)
+      print((got:recv()), (got:recv()))
+      os.remove(fifo)
+      stop:store(1)
+    ]], GUARD_SHORT)
+    assert.are.equal("true\nthrough the fifo\tfile\n", out)
+  end)
+
+  it("io.open, io.popen and their closes give lua5.4's results and errors", function()
+    local fifo = os.tmpname()
+    os.remove(fifo)
+    assert(os.execute("mkfifo " .. fifo))
+    local code = [[
+      local fifo = ...
+      local r = {}
+      local function add(...)
+        for i = 1, select("#", ...) do r[#r + 1] = tostring((select(i, ...))) end
+      end
+      add(io.popen("exit 0"):close())
+      add(io.popen("exit 3"):close())
+      add(io.close(io.popen("kill -TERM $$")))
+      local p = io.popen("true")
+      add(p:close())
+      add(pcall(p.close, p))
+      add(pcall(io.close, p))
+      add(io.type(p), tostring(p))
+      add(pcall(io.popen, "true", "rw"))
+      add(io.open("/nonexistent/dir/file"))
+      add(io.open("/nonexistent/dir/file", "w"))
+      add(io.open("/", "w"))
+      add(pcall(io.open, "x", "rw"))
+      add(pcall(io.open, {}))
+      add(pcall(io.close, 3))
+      local f = assert(io.open(fifo, "r+"))   -- a FIFO, through the helper
+      add(io.type(f), f:write("x\n") == f, f:flush(), f:read("l"), f:close())
+      add(pcall(f.close, f))
+      return table.concat(r, "|")
+    ]]
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write("io.write(assert(load(", string.format("%q", code), "))(...))")
+    f:close()
+    local plain = assert(io.popen("lua5.4 " .. path .. " " .. fifo)):read("a")
+    local ch = lugo.chan(1)
+    lugo.go(function(code, fifo, ch) ch:send(load(code)(fifo)) end, code, fifo, ch)
+    assert.are.equal(plain, ch:recv())
+    local want = "true|exit|0|nil|exit|3|nil|signal|15|true|exit|0|false|attempt to use a closed file|"
+    assert.are.equal(want, plain:sub(1, #want))
+    assert.matches("/nonexistent/dir/file: No such file or directory|2|", plain, 1, true)
+    assert.matches("|file|true|true|x|true|false|attempt to use a closed file", plain, 1, true)
+    os.remove(path)
+    os.remove(fifo)
+  end)
 end)
