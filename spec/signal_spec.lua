@@ -19,6 +19,24 @@ local function send_self(name)
   assert(os.execute("kill -" .. name .. " " .. my_pid()))
 end
 
+-- Whether SIGINT is in the mask `field` ("SigCgt": caught, "SigIgn":
+-- ignored) of /proc/self/status.
+local function int_in(field)
+  local f = assert(io.open("/proc/self/status"))
+  local mask
+  for line in f:lines() do mask = mask or line:match("^" .. field .. ":%s*(%x+)") end
+  f:close()
+  return tonumber(mask:sub(-1), 16) & 2 ~= 0   -- SIGINT is 2: bit 1
+end
+
+-- Sends SIGINT to this process through kill(1) started by lugo.exec, not
+-- os.execute: system(3) ignores SIGINT in its caller while it waits, so an
+-- INT sent from os.execute's child would be lost.
+local function interrupt_self()
+  local _, code = lugo.exec.output({ "kill", "-INT", tostring(my_pid()) })
+  assert.are.equal(0, code)
+end
+
 describe("lugo.signal", function()
   it("delivers each named signal's name on n.c", function()
     local n = lugo.signal("USR1", "USR2")
@@ -64,6 +82,55 @@ describe("lugo.signal", function()
     ]])
     assert.are.equal("USR2\n", out)
     assert.are_not.equal(0, code)
+  end)
+
+  it("delivers INT to a channel, and stop restores INT's default action (a child dies of it)", function()
+    local path = support.script_file([[
+      local lugo = require "lugo"
+      local pid = io.open("/proc/self/stat"):read("n")
+      local function interrupt()   -- not os.execute: system(3) ignores INT meanwhile
+        local _, code = lugo.exec.output({"kill", "-INT", tostring(pid)})
+        assert(code == 0, "kill failed")
+      end
+      local n = lugo.signal("INT")
+      interrupt()
+      print((n.c:recv()))          -- the notifier got it, and INT did not kill us
+      n:stop()
+      interrupt()                  -- the default action again: it ends the process
+      lugo.sleep(30)
+      print("still alive")
+    ]])
+    -- The child starts with INT's default action even if this process
+    -- inherited INT ignored (as a background job does): that is what stop
+    -- must give back.
+    local argv = { support.lugo, path }
+    local _, env_code = lugo.exec.output({ "env", "--default-signal=INT", "true" })
+    if env_code == 0 then table.insert(argv, 1, "env"); table.insert(argv, 2, "--default-signal=INT") end
+    local p = assert(lugo.exec.spawn(argv, { stdout = "pipe", stderr = "pipe" }))
+    local ended = support.guard(p)
+    local errs = lugo.chan(1)
+    lugo.go(function(p, errs) errs:send(p.stderr:read("a")) end, p, errs)
+    local out = p.stdout:read("a")
+    local code, sig = p:wait()
+    ended()
+    local err = errs:recv()
+    os.remove(path)
+    assert.are.equal("INT\n", out, "stderr:\n" .. err)
+    assert.is_nil(code, "stdout:\n" .. out .. "\nstderr:\n" .. err)
+    assert.are.equal("INT", sig, "stdout:\n" .. out .. "\nstderr:\n" .. err)
+  end)
+
+  it("delivers INT to a channel in this process; stop gives back the action there was", function()
+    local caught, ignored = int_in("SigCgt"), int_in("SigIgn")
+    local n = lugo.signal("INT")
+    assert.is_true(int_in("SigCgt"))
+    interrupt_self()
+    assert.are.equal("INT", n.c:recv())
+    interrupt_self()
+    assert.are.equal("INT", n.c:recv())
+    n:stop()
+    assert.are.equal(caught, int_in("SigCgt"))
+    assert.are.equal(ignored, int_in("SigIgn"))
   end)
 
   it("waiting only for a signal is not a deadlock", function()

@@ -74,6 +74,28 @@ function M.run_script(source, args, opts)
   return o, e, c, path
 end
 
+-- Writes a Lua source text to a new temporary file; returns its path (the
+-- caller removes it).
+function M.script_file(source)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "wb"))
+  f:write(source)
+  f:close()
+  return path
+end
+
+-- Guards a process p of lugo.exec.spawn that a bug could hang: kills it
+-- (KILL, so its p:wait() gives nil, "KILL") unless the returned function is
+-- called within seconds (default TIMEOUT). Call it once p has ended.
+function M.guard(p, seconds)
+  local lugo = require "lugo"
+  local done = lugo.chan(1)
+  lugo.go(function(p, done, t)
+    lugo.select{ done:case_recv(), lugo.after(t):case_recv(function() p:kill("KILL") end) }
+  end, p, done, seconds or M.TIMEOUT)
+  return function() done:send(true) end
+end
+
 -- The lines of s, without their newlines (no empty last line).
 function M.lines_of(s)
   local t = {}
