@@ -18,6 +18,8 @@
 #include "lnet.h"
 #include "module.h"
 
+int lexecute_spawnattr_init(posix_spawnattr_t *attr);   /* lexecute.c */
+
 typedef struct process {
   lugo_obj obj;
   pid_t pid;
@@ -140,7 +142,12 @@ static int l_spawn(lua_State *L) {
   if (cwd) posix_spawn_file_actions_addchdir_np(&fa, cwd);
   extern char **environ;
   pid_t pid = 0;
-  if (!err) err = posix_spawnp(&pid, argv[0], &fa, NULL, argv, env ? env : environ);
+  posix_spawnattr_t attr;   /* no signal blocked; INT, QUIT, PIPE at their defaults */
+  if (!err) err = lexecute_spawnattr_init(&attr);
+  if (!err) {
+    err = posix_spawnp(&pid, argv[0], &fa, &attr, argv, env ? env : environ);
+    posix_spawnattr_destroy(&attr);
+  }
   posix_spawn_file_actions_destroy(&fa);
   for (int i = 0; i < 3; i++) if (theirs[i] >= 0) close(theirs[i]);   /* the child's now */
   if (err) {

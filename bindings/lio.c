@@ -1,10 +1,10 @@
 /* lio.c: the standard io library in goroutines: file:read, file:lines,
-** file:write, file:flush, io.read, io.lines, io.write, os.execute (opens
-** and closes that wait: liofile.c). In a goroutine the stdio calls run on
-** a helper thread (core/offload.h) while it parks, so a read of a pipe or
-** a terminal never holds a worker; the FILE* and its buffer are the
-** library's own, so mixing with its other calls works; results and errors
-** are the library's. Outside the runtime the library's originals run. */
+** file:write, file:flush, io.read, io.lines, io.write (opens and closes
+** that wait: liofile.c; os.execute: lexecute.c). In a goroutine the stdio
+** calls run on a helper thread (core/offload.h) while it parks, so a read
+** of a pipe or a terminal never holds a worker; the FILE* and its buffer
+** are the library's own, so mixing with its other calls works; results and
+** errors are the library's. Outside the runtime the library's originals run. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -510,48 +510,8 @@ static int io_lines(lua_State *L) {
   return 4;
 }
 
-/* os.execute(cmd): system(3) on a helper thread while the goroutine
-** parks; its results as the library's (luaL_execresult). */
-typedef struct exec_job {
-  offload_job job;
-  const char *cmd;           /* anchored at stack index 1 */
-  int status, err;
-} exec_job;
-
-static void run_system(void *arg) {
-  exec_job *j = arg;
-  errno = 0;
-  j->status = system(j->cmd);
-  j->err = errno;
-}
-
-static int execute_done(lua_State *L, int status, lua_KContext ctx) {
-  (void)status; (void)ctx;
-  exec_job *j = lua_touserdata(L, -1);
-  errno = j->err;
-  return luaL_execresult(L, j->status);
-}
-
-static int os_execute(lua_State *L) {
-  if (lua_isnoneornil(L, 1) || !offloading(L)) return call_original(L);   /* a shell check */
-  const char *cmd = luaL_checkstring(L, 1);
-  lua_settop(L, 1);
-  exec_job *j = lua_newuserdatauv(L, sizeof *j, 0);
-  memset(j, 0, sizeof *j);
-  j->cmd = cmd;
-  outside_op storage;
-  lugo_op *op = op_begin(L, &storage);
-  j->job.fn = run_system;
-  j->job.arg = j;
-  j->job.task = op->task;
-  if (!offload_submit(&j->job)) {
-    run_system(j);
-    return execute_done(L, LUA_OK, 0);
-  }
-  return op_park(L, op, &io_ops, &j->job, execute_done);
-}
-
 void liofile_install(lua_State *L, int methods);   /* liofile.c: opens, closes */
+void lexecute_install(lua_State *L);                /* lexecute.c: os.execute */
 
 /* Replaces name in the table at idx by fn with the old value as upvalue. */
 static void wrap(lua_State *L, int idx, const char *name, lua_CFunction fn) {
@@ -589,9 +549,7 @@ void lio_install(lua_State *L) {
         lua_setfield(L, -2, "write");
       }
       lua_pop(L, 2);   /* io, the library's write */
-      lua_getglobal(L, "os");
-      if (lua_istable(L, -1)) wrap(L, lua_gettop(L), "execute", os_execute);
-      lua_pop(L, 1);
+      lexecute_install(L);
     } else {
       lua_pop(L, 1);
     }

@@ -230,4 +230,128 @@ describe("the io library in goroutines", function()
     os.remove(path)
     os.remove(fifo)
   end)
+
+  -- Runs source as a script under a child lugo started by lugo.exec (with
+  -- the extra arguments as its ...), so that a signal that kills it cannot
+  -- reach this runner; returns its stdout, stderr, exit code and signal.
+  local function child_process(source, ...)
+    local path = support.script_file(source)
+    local p = assert(lugo.exec.spawn({ support.lugo, path, ... }, { stdout = "pipe", stderr = "pipe" }))
+    local ended = support.guard(p)
+    local errs = lugo.chan(1)
+    lugo.go(function(p, errs) errs:send(p.stderr:read("a")) end, p, errs)
+    local out = p.stdout:read("a")
+    local code, sig = p:wait()
+    ended()
+    os.remove(path)
+    return out, errs:recv(), code, sig
+  end
+
+  -- A child script's start: interrupt() sends INT to the child itself (by
+  -- lugo.exec: an os.execute would be the very call under test), and
+  -- execute_in_goroutine(cmd) starts os.execute(cmd) in a goroutine and
+  -- returns once the shell runs (it makes the file named by the script's
+  -- first argument), with a channel that gets true when it has returned.
+  local SIGNAL_CHILD = [[
+    local lugo = require "lugo"
+    local marker = ...
+    local pid = io.open("/proc/self/stat"):read("n")
+    local function interrupt()
+      local _, code = lugo.exec.output({ "kill", "-INT", tostring(pid) })
+      assert(code == 0, "kill failed")
+    end
+    local function execute_in_goroutine(cmd)
+      local done = lugo.chan(1)
+      lugo.go(function(cmd, done) os.execute(cmd); done:send(true) end, ": > " .. marker .. "; " .. cmd, done)
+      local deadline = lugo.now() + 30
+      while not io.open(marker) and lugo.now() < deadline do lugo.sleep(0.01) end
+      assert(io.open(marker), "the shell never started")
+      os.remove(marker)
+      return done
+    end
+    local function recv_or_lost(n)   -- n's signal, or "lost" after 5 s
+      local _, got = lugo.select{ n.c:case_recv(), lugo.after(5):case_recv(function() return "lost" end) }
+      return got
+    end
+  ]]
+
+  -- The marker file for a SIGNAL_CHILD script (not there yet).
+  local function marker_path()
+    local path = os.tmpname()
+    os.remove(path)
+    return path
+  end
+
+  -- system(3) ignores INT and QUIT in the whole process while it waits;
+  -- os.execute in a goroutine must not, since the others run on.
+  it("an INT during an os.execute reaches lugo.signal, or ends the process (Ctrl-C)", function()
+    local out, err, code = child_process(SIGNAL_CHILD .. [[
+      local n = lugo.signal("INT")
+      local done = execute_in_goroutine("sleep 2")
+      interrupt()
+      print(recv_or_lost(n))
+      done:recv()
+    ]], marker_path())
+    assert.are.equal("INT\n", out, "stderr:\n" .. err)
+    assert.are.equal(0, code, "stderr:\n" .. err)
+
+    local out2, err2, code2, sig2 = child_process(SIGNAL_CHILD .. [[
+      local done = execute_in_goroutine("sleep 2")
+      interrupt()
+      done:recv()
+      lugo.sleep(1)
+      print("survived")
+    ]], marker_path())
+    assert.are.equal("", out2, "stderr:\n" .. err2)
+    assert.is_nil(code2, "stderr:\n" .. err2)
+    assert.are.equal("INT", sig2, "stderr:\n" .. err2)
+  end)
+
+  -- system(3) puts back, when it returns, the actions INT and QUIT had
+  -- when it began, undoing a lugo.signal made or stopped meanwhile.
+  it("a lugo.signal made or stopped during an os.execute stays so after it", function()
+    local out, err, code = child_process(SIGNAL_CHILD .. [[
+      local done = execute_in_goroutine("sleep 0.5")
+      local n = lugo.signal("INT")
+      done:recv()
+      interrupt()
+      print(recv_or_lost(n))
+    ]], marker_path())
+    assert.are.equal("INT\n", out, "stderr:\n" .. err)
+    assert.are.equal(0, code, "stderr:\n" .. err)
+
+    local out2, err2, code2, sig2 = child_process(SIGNAL_CHILD .. [[
+      local n = lugo.signal("INT")
+      local done = execute_in_goroutine("sleep 0.5")
+      n:stop()   -- INT's default action again: the next one ends the process
+      done:recv()
+      interrupt()
+      lugo.sleep(1)
+      print("survived")
+    ]], marker_path())
+    assert.are.equal("", out2, "stderr:\n" .. err2)
+    assert.is_nil(code2, "stderr:\n" .. err2)
+    assert.are.equal("INT", sig2, "stderr:\n" .. err2)
+  end)
+
+  it("os.execute gives lua5.4's results: an exit code, a signal, success, a missing command", function()
+    local code = [[
+      local r = {}
+      for _, cmd in ipairs{ "exit 3", "kill -TERM $$", "true", "lugo_no_such_command 2>/dev/null" } do
+        local ok, how, n = os.execute(cmd)
+        r[#r + 1] = table.concat({ tostring(ok), tostring(how), tostring(n) }, " ")
+      end
+      return table.concat(r, "|")
+    ]]
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write("io.write(assert(load(", string.format("%q", code), "))())")
+    f:close()
+    local plain = assert(io.popen("lua5.4 " .. path)):read("a")
+    os.remove(path)
+    assert.are.equal("nil exit 3|nil signal 15|true exit 0|nil exit 127", plain)
+    local ch = lugo.chan(1)
+    lugo.go(function(code, ch) ch:send(load(code)()) end, code, ch)
+    assert.are.equal(plain, ch:recv())
+  end)
 end)
