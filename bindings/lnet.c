@@ -335,8 +335,8 @@ static int connect_resumed(lua_State *L, int status, lua_KContext ctx) {
   int err = 0;
   socklen_t len = sizeof err;
   if (r == 0 && getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  netpoll_set_deadline(s->pd, NETPOLL_WRITE, 0);   /* while still a user: pd stays */
   net_sock_leave(s);
-  netpoll_set_deadline(s->pd, NETPOLL_WRITE, 0);
   if (r > 0) {   /* the deadline passed, or the connection was closed */
     net_sock_close(s);
     return r;
@@ -511,8 +511,28 @@ static void raise_open_files_limit(void) {
   }
 }
 
+/* SIGPIPE: a write to a closed peer must return EPIPE, not end the
+** process. A handler that does nothing, rather than SIG_IGN, as Go does:
+** a caught signal goes back to its default in an exec'd child (an
+** ignored one stays ignored, and `yes | head -1` run by a child would
+** complain of a broken pipe). A host's own handler or SIG_IGN is kept. */
+static void on_sigpipe(int sig) { (void)sig; }
+
+static void ignore_sigpipe(void) {
+  struct sigaction old;
+  if (sigaction(SIGPIPE, NULL, &old) != 0 || old.sa_handler != SIG_DFL ||
+      (old.sa_flags & SA_SIGINFO))
+    return;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigpipe;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGPIPE, &sa, NULL);
+}
+
 void lnet_open(lua_State *L) {
-  signal(SIGPIPE, SIG_IGN);   /* a write to a closed peer returns EPIPE */
+  ignore_sigpipe();
   raise_open_files_limit();
   handle_register(L, OBJ_LISTENER, listener_methods, listener_metamethods);
   lnetconn_open(L);

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <lua.h>
 
+#include <stdatomic.h>
+
 #include "../core/mutex.h"
 #include "../core/netpoll.h"
 #include "../core/object.h"
@@ -19,9 +21,9 @@ typedef struct net_sock {
   lugo_obj obj;
   int fd;                    /* -1 once closed */
   netpoll_desc *pd;
-  pthread_mutex_t mu;        /* guards closed, users */
-  bool closed;
-  int users;                 /* operations in progress */
+  pthread_mutex_t mu;        /* guards closing the fd (close_if_done) */
+  atomic_bool closed;
+  atomic_int users;          /* operations in progress */
   lugo_mutex *dir_lock[2];   /* reads in order, writes in order */
   /* Connections: bytes read and not yet consumed: buf[start..end). */
   char *buf;

@@ -43,7 +43,10 @@ net_sock *net_sock_new(int fd, obj_kind kind) {
   s->fd = fd;
   s->dir_lock[0] = mutex_new();
   s->dir_lock[1] = mutex_new();
-  s->pd = netpoll_open(fd);
+  /* Before the poll sets are chosen: a listener goes in every worker's;
+  ** and a worker polls for a waiting thread outside, too. */
+  sched_start();
+  s->pd = kind == OBJ_LISTENER ? netpoll_open_everywhere(fd) : netpoll_open(fd);
   if (!s->pd || !s->dir_lock[0] || !s->dir_lock[1]) {
     int err = s->pd ? ENOMEM : errno;
     s->fd = -1;              /* the caller closes fd */
@@ -51,21 +54,24 @@ net_sock *net_sock_new(int fd, obj_kind kind) {
     errno = err;
     return NULL;
   }
-  sched_start();   /* a worker polls for a waiting thread outside, too */
   return s;
 }
 
+/* Enter and leave take no lock (two atomics each way, Dekker's pattern):
+** an operation counts itself in users before it looks at closed, and a
+** close sets closed before it looks at users, so either the operation
+** sees the close or the close sees the operation (and the last to leave
+** closes the fd). */
 bool net_sock_enter(net_sock *s) {
-  pthread_mutex_lock(&s->mu);
-  bool ok = !s->closed;
-  if (ok) s->users++;
-  pthread_mutex_unlock(&s->mu);
-  return ok;
+  atomic_fetch_add(&s->users, 1);
+  if (!atomic_load(&s->closed)) return true;
+  net_sock_leave(s);
+  return false;
 }
 
 /* Closes the fd if the socket is closed and unused; under s->mu. */
 static void close_if_done(net_sock *s) {
-  if (s->closed && s->users == 0 && s->fd >= 0) {
+  if (atomic_load(&s->closed) && atomic_load(&s->users) == 0 && s->fd >= 0) {
     netpoll_close(s->pd);
     s->pd = NULL;
     close(s->fd);
@@ -74,16 +80,16 @@ static void close_if_done(net_sock *s) {
 }
 
 void net_sock_leave(net_sock *s) {
-  pthread_mutex_lock(&s->mu);
-  s->users--;
-  close_if_done(s);
-  pthread_mutex_unlock(&s->mu);
+  if (atomic_fetch_sub(&s->users, 1) == 1 && atomic_load(&s->closed)) {
+    pthread_mutex_lock(&s->mu);
+    close_if_done(s);
+    pthread_mutex_unlock(&s->mu);
+  }
 }
 
 bool net_sock_close(net_sock *s) {
   pthread_mutex_lock(&s->mu);
-  bool was_open = !s->closed;
-  s->closed = true;
+  bool was_open = !atomic_exchange(&s->closed, true);
   /* Waiters wake with "closed"; the fd closes with the last user. */
   if (was_open && s->pd) netpoll_evict(s->pd);
   close_if_done(s);

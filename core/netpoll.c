@@ -1,7 +1,16 @@
 /* netpoll.c: the network poller. Invariants (under pd->mu): a direction
 ** has waiters or a pending readiness, never both; a closing descriptor has
 ** neither. Descriptors are never freed while the runtime runs, only reused,
-** so an event taken for a descriptor since closed is harmless. */
+** so an event taken for a descriptor since closed is harmless.
+**
+** Poll sets: one epoll instance per worker and a shared one. A descriptor
+** is registered in the set of the worker that opened it (an accepted
+** connection: the worker whose goroutine accepted it, where its handler
+** starts), or in the shared set when opened outside the workers; a
+** listener in every set, so that any idle worker sees a connection come.
+** A worker polls its own set and the shared one, so an event wakes only
+** the worker that most likely owns its waiters; the monitor polls them
+** all, for a worker kept busy. Any set's poll wakes any waiter. */
 #define _GNU_SOURCE 1
 #include "netpoll.h"
 
@@ -14,6 +23,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "scheduler.h"
 #include "timer.h"
 
 typedef struct np_dir {
@@ -25,17 +35,24 @@ typedef struct np_dir {
   timer_entry timer;
 } np_dir;
 
+/* Set numbers: SHARED_SET, or 1 + a worker's index. */
+#define SHARED_SET 0
+#define MAX_SETS (1 + 1024)   /* the scheduler's MAX_WORKERS, and the shared set */
+#define EVERY_SET (-1)        /* a listener's: registered in every set made */
+
 struct netpoll_desc {
   pthread_mutex_t mu;
   int fd;
+  int set;                   /* where fd is registered: a set number, or EVERY_SET */
   bool closing;
   np_dir dir[2];
   netpoll_desc *next_free;   /* under pool_mu */
   netpoll_desc *next_all;    /* every descriptor made, for shutdown */
 };
 
-static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;  /* epfd, the pool */
-static atomic_int epfd = -1;
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;  /* making sets, the pool */
+static atomic_int set_fd[MAX_SETS];   /* epoll fd + 1 (0: not made yet) */
+static atomic_int sets_end;           /* 1 + the highest set number made */
 static netpoll_desc *free_descs, *all_descs;
 static atomic_int open_count;
 
@@ -44,20 +61,31 @@ bool netpoll_active(void) {
   return atomic_load_explicit(&open_count, memory_order_relaxed) > 0;
 }
 
-static int ensure_epoll(void) {
-  int fd = atomic_load(&epfd);
+/* The epoll fd of set, made if needed; -1 if it cannot be. Under pool_mu. */
+static int ensure_set(int set) {
+  int fd = atomic_load(&set_fd[set]) - 1;
   if (fd < 0) {
     fd = epoll_create1(EPOLL_CLOEXEC);
-    if (fd >= 0) atomic_store(&epfd, fd);
+    if (fd >= 0) {
+      atomic_store(&set_fd[set], fd + 1);
+      if (atomic_load(&sets_end) <= set) atomic_store(&sets_end, set + 1);
+    }
   }
   return fd;
 }
 
-int netpoll_init(void) {
+int netpoll_set_fd(int worker) {
+  if (worker >= MAX_SETS - 1) return -1;
   pthread_mutex_lock(&pool_mu);
-  int fd = ensure_epoll();
+  int fd = ensure_set(worker < 0 ? SHARED_SET : 1 + worker);
   pthread_mutex_unlock(&pool_mu);
   return fd;
+}
+
+/* The set of the calling thread: its worker's, else the shared one. */
+static int caller_set(void) {
+  int worker = sched_current_index();
+  return worker >= 0 && worker < MAX_SETS - 1 ? 1 + worker : SHARED_SET;
 }
 
 /* ---- waking ---- */
@@ -118,9 +146,26 @@ static netpoll_desc *new_desc(void) {
   return pd;
 }
 
-netpoll_desc *netpoll_open(int fd) {
+/* Adds or removes (op) fd in pd's set(s); 0 or an errno value. */
+static int update_sets(netpoll_desc *pd, int fd, int op) {
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = pd};
+  if (pd->set != EVERY_SET)
+    return epoll_ctl(atomic_load(&set_fd[pd->set]) - 1, op, fd, &ev) == 0 ? 0 : errno;
+  for (int set = 0, end = atomic_load(&sets_end); set < end; set++) {
+    int ep = atomic_load(&set_fd[set]) - 1;
+    if (ep >= 0 && epoll_ctl(ep, op, fd, &ev) != 0 && op == EPOLL_CTL_ADD) {
+      int err = errno;
+      for (int done = 0; done < set; done++)
+        if (atomic_load(&set_fd[done]) > 0) epoll_ctl(atomic_load(&set_fd[done]) - 1, EPOLL_CTL_DEL, fd, NULL);
+      return err;
+    }
+  }
+  return 0;
+}
+
+static netpoll_desc *open_in(int fd, int set) {
   pthread_mutex_lock(&pool_mu);
-  int ep = ensure_epoll();
+  int ep = ensure_set(set == EVERY_SET ? SHARED_SET : set);
   netpoll_desc *pd = ep >= 0 ? new_desc() : NULL;
   pthread_mutex_unlock(&pool_mu);
   if (!pd) {
@@ -129,15 +174,15 @@ netpoll_desc *netpoll_open(int fd) {
   }
   pthread_mutex_lock(&pd->mu);
   pd->fd = fd;
+  pd->set = set;
   pd->closing = false;
   for (int i = 0; i < 2; i++) {
     pd->dir[i].ready = pd->dir[i].expired = false;
     pd->dir[i].deadline = 0;
   }
   pthread_mutex_unlock(&pd->mu);
-  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = pd};
-  if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-    int err = errno;
+  int err = update_sets(pd, fd, EPOLL_CTL_ADD);
+  if (err) {
     pthread_mutex_lock(&pool_mu);
     pd->next_free = free_descs;
     free_descs = pd;
@@ -147,6 +192,14 @@ netpoll_desc *netpoll_open(int fd) {
   }
   atomic_fetch_add(&open_count, 1);
   return pd;
+}
+
+netpoll_desc *netpoll_open(int fd) {
+  return open_in(fd, caller_set());
+}
+
+netpoll_desc *netpoll_open_everywhere(int fd) {
+  return open_in(fd, EVERY_SET);
 }
 
 void netpoll_evict(netpoll_desc *pd) {
@@ -168,7 +221,7 @@ void netpoll_close(netpoll_desc *pd) {
   pd->fd = -1;
   pthread_mutex_unlock(&pd->mu);
   for (int i = 0; i < 2; i++) timer_disarm(&pd->dir[i].timer);
-  epoll_ctl(atomic_load(&epfd), EPOLL_CTL_DEL, fd, NULL);
+  update_sets(pd, fd, EPOLL_CTL_DEL);
   atomic_fetch_sub(&open_count, 1);
   pthread_mutex_lock(&pool_mu);
   pd->next_free = free_descs;
@@ -250,8 +303,9 @@ void netpoll_set_deadline(netpoll_desc *pd, int dir, uint64_t deadline) {
 
 #define POLL_BATCH 128
 
-int netpoll_poll(int timeout_ms) {
-  int ep = atomic_load(&epfd);
+/* Takes set's ready events and wakes their waiters; waits up to timeout_ms. */
+static int poll_set(int set, int timeout_ms) {
+  int ep = atomic_load(&set_fd[set]) - 1;
   if (ep < 0) return 0;
   struct epoll_event events[POLL_BATCH];
   int n = epoll_wait(ep, events, POLL_BATCH, timeout_ms);
@@ -278,6 +332,16 @@ int netpoll_poll(int timeout_ms) {
   return woke;
 }
 
+int netpoll_poll(int timeout_ms) {
+  int woke = 0;
+  for (int set = 1, end = atomic_load(&sets_end); set < end; set++) woke += poll_set(set, 0);
+  return woke + poll_set(SHARED_SET, woke ? 0 : timeout_ms);
+}
+
+int netpoll_poll_worker(int worker) {
+  return poll_set(1 + worker, 0) + poll_set(SHARED_SET, 0);
+}
+
 void netpoll_shutdown(void) {
   pthread_mutex_lock(&pool_mu);
   while (all_descs) {
@@ -287,7 +351,10 @@ void netpoll_shutdown(void) {
     free(pd);
   }
   free_descs = NULL;
-  int fd = atomic_exchange(&epfd, -1);
-  if (fd >= 0) close(fd);
+  for (int set = 0, end = atomic_load(&sets_end); set < end; set++) {
+    int fd = atomic_exchange(&set_fd[set], 0) - 1;
+    if (fd >= 0) close(fd);
+  }
+  atomic_store(&sets_end, 0);
   pthread_mutex_unlock(&pool_mu);
 }

@@ -21,10 +21,15 @@ typedef enum netpoll_status {
   NETPOLL_CLOSED       /* netpoll_close came first */
 } netpoll_status;
 
-/* Registers fd (non-blocking already) for reads and writes. NULL with
+/* Registers fd (non-blocking already) for reads and writes, in the poll
+** set of the calling worker (the shared set outside the workers). NULL with
 ** errno when the poller or the registration fails. The descriptor is the
 ** caller's until netpoll_close; the fd stays the caller's to close. */
 netpoll_desc *netpoll_open(int fd);
+
+/* netpoll_open in every poll set made so far (a listener: any idle
+** worker sees a connection come). The workers should have started. */
+netpoll_desc *netpoll_open_everywhere(int fd);
 
 /* Wakes every waiter with NETPOLL_CLOSED, and every later netpoll_arm
 ** returns it (Go's evict: the socket is closing, its fd still open). */
@@ -58,13 +63,19 @@ bool netpoll_cancel(void *pd, waiter *w);
 ** waiter with NETPOLL_TIMEOUT and fails later waits until it changes. */
 void netpoll_set_deadline(netpoll_desc *pd, int dir, uint64_t deadline);
 
-/* Takes the ready events and wakes their waiters; waits up to timeout_ms
-** (0: not at all). Returns how many waiters it woke. Any thread. */
+/* Takes the ready events of every poll set and wakes their waiters; waits
+** up to timeout_ms (0: not at all) on the shared set if none came.
+** Returns how many waiters it woke. Any thread (the monitor). */
 int netpoll_poll(int timeout_ms);
 
-/* The epoll fd, made if needed (for a libuv poll handle in each worker's
-** loop: it polls readable while events wait); -1 if it cannot be made. */
-int netpoll_init(void);
+/* netpoll_poll without waiting, of the sets of worker (its own and the
+** shared one): what a worker polls between its tasks. */
+int netpoll_poll_worker(int worker);
+
+/* The epoll fd of worker's poll set (worker < 0: the shared set), made
+** if needed (for a libuv poll handle in the worker's loop: it polls
+** readable while events wait); -1 if it cannot be made. */
+int netpoll_set_fd(int worker);
 
 /* Whether any descriptor is registered: polling is pointless otherwise. */
 bool netpoll_active(void);

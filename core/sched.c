@@ -71,12 +71,13 @@
 /* See find_work: how long queued new work may pass a yielded task by (five
 ** time slices; at two, two busy goroutines took turns and starved it). */
 #define YIELD_WAIT_MAX_NS 50000000
-/* A worker that just ran something watches for work SPIN_CHECKS times, one
-** CPU pause apart (tens of microseconds in all, no system call: a sched_yield
-** or a park and wake-up costs far more on virtual machines), before it
-** parks. The check reads a few shared words only; a full search runs when it
-** sees work. */
+/* A worker that just ran something watches for work up to SPIN_CHECKS times,
+** one CPU pause apart (tens of microseconds in all, no system call: a
+** sched_yield or a park and wake-up costs far more on virtual machines),
+** before it parks; at least SPIN_CHECKS_MIN (see spin_for_work). The check
+** reads a few shared words only; a full search runs when it sees work. */
 #define SPIN_CHECKS 2000
+#define SPIN_CHECKS_MIN 16
 /* New work is left to the worker it was queued for while that worker keeps
 ** coming back for it: another worker takes it only once the owner has not
 ** polled for this long. Goroutines that talk start on the same worker (a
@@ -420,6 +421,27 @@ static void park(sched_worker *w) {
   atomic_store(&w->parked, false);
 }
 
+/* Watches for work up to w->spin_budget checks. The budget adapts, as a
+** spin pays only when work comes from another worker within it: a spin
+** that finds work doubles it (up to SPIN_CHECKS), one that runs out halves
+** it (down to SPIN_CHECKS_MIN). A server's work comes from the network,
+** which the checks do not see: its idle workers soon park at once rather
+** than take the CPU that the other workers and its clients need. */
+static sched_task *spin_for_work(sched_worker *w) {
+  for (int i = 0; i < w->spin_budget; i++) {
+    cpu_pause(1);
+    if (work_visible(w) || atomic_load_explicit(&w->request, memory_order_relaxed)) {
+      sched_task *t = find_work(w);
+      if (t) {
+        if (w->spin_budget < SPIN_CHECKS) w->spin_budget *= 2;
+        return t;
+      }
+    }
+  }
+  if (w->spin_budget > SPIN_CHECKS_MIN) w->spin_budget /= 2;
+  return NULL;
+}
+
 static void *worker_main(void *arg) {
   sched_worker *w = arg;
   tls_worker = w;
@@ -432,11 +454,7 @@ static void *worker_main(void *arg) {
     serve_request(w);
     sched_task *t = find_work(w);
     if (!t && sched_netpoll() > 0) t = find_work(w);   /* I/O first, as Go's findrunnable */
-    for (int i = 0; !t && spin && i < SPIN_CHECKS; i++) {
-      cpu_pause(1);
-      if (work_visible(w) || atomic_load_explicit(&w->request, memory_order_relaxed))
-        t = find_work(w);
-    }
+    if (!t && spin) t = spin_for_work(w);
     if (t) {
       run_task(w, t);
       spin = true;
@@ -453,6 +471,7 @@ static void init_worker(int i) {
   sched_worker *w = &S.workers[i];
   w->index = i;
   w->rand = (unsigned)i * 2654435761u + 1;
+  w->spin_budget = SPIN_CHECKS;
   w->watch = calloc(MAX_WORKERS, sizeof *w->watch);
   if (!w->watch) abort();
   runq_init(&w->newq);

@@ -30,13 +30,15 @@ typedef struct poll_watch {
 
 /* A FIFO of tasks linked through sched_task.next. */
 struct sched_worker {
+  int spin_budget;              /* owner only: checks of its next idle spin */
   int index;
   pthread_t thread;
   void *vm;
   uv_loop_t loop;
   uv_async_t wakeup;            /* the only cross-thread call into the loop */
   uv_timer_t patience;          /* owner only: ends a park to look at others' new work */
-  uv_poll_t netpoll_watch;      /* the netpoller's epoll fd: I/O wakes a park */
+  uv_poll_t netpoll_watch;      /* its poll set's epoll fd: its I/O wakes a park */
+  uv_poll_t netpoll_shared_watch;   /* the shared poll set's */
   runq newq;                    /* new tasks: owner puts, anyone steals */
   atomic_ulong newq_polls;      /* bumped by the owner each time it reads newq */
   poll_watch *watch;            /* owner only: per victim, what it saw */

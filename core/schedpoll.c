@@ -1,23 +1,31 @@
 /* schedpoll.c: where the scheduler polls the network poller (Go's
 ** findrunnable and sysmon calls to netpoll): a parked worker's libuv loop
-** watches the epoll fd; busy workers and the monitor poll without waiting. */
+** watches its own poll set and the shared one (core/netpoll.c, "Poll
+** sets"); busy workers poll those between tasks, the monitor polls all. */
 #include "scheduler.h"
 
 #include "netpoll.h"
 #include "sched_impl.h"
 
-static void on_netpoll_ready(uv_poll_t *h, int status, int events) {
-  (void)h; (void)status; (void)events;
-  netpoll_poll(0);   /* the parked worker wakes; what it woke is its, or another's */
+static void on_own_set_ready(uv_poll_t *h, int status, int events) {
+  (void)status; (void)events;
+  sched_worker *w = h->data;
+  netpoll_poll_worker(w->index);   /* the parked worker wakes for its own I/O */
 }
 
 void worker_netpoll_init(sched_worker *w) {
-  int fd = netpoll_init();
-  if (fd < 0) return;   /* no epoll: I/O fails at netpoll_open instead */
-  if (uv_poll_init(&w->loop, &w->netpoll_watch, fd) == 0)
-    uv_poll_start(&w->netpoll_watch, UV_READABLE, on_netpoll_ready);
+  int own = netpoll_set_fd(w->index), shared = netpoll_set_fd(-1);
+  if (own < 0 || shared < 0) return;   /* no epoll: I/O fails at netpoll_open instead */
+  w->netpoll_watch.data = w;
+  w->netpoll_shared_watch.data = w;
+  if (uv_poll_init(&w->loop, &w->netpoll_watch, own) == 0)
+    uv_poll_start(&w->netpoll_watch, UV_READABLE, on_own_set_ready);
+  if (uv_poll_init(&w->loop, &w->netpoll_shared_watch, shared) == 0)
+    uv_poll_start(&w->netpoll_shared_watch, UV_READABLE, on_own_set_ready);
 }
 
 int sched_netpoll(void) {
-  return netpoll_active() ? netpoll_poll(0) : 0;
+  if (!netpoll_active()) return 0;
+  sched_worker *w = sched_current();
+  return w ? netpoll_poll_worker(w->index) : netpoll_poll(0);
 }

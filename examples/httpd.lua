@@ -20,8 +20,12 @@ local function read_request(conn)
     local h = conn:read("l")
     if not h then return nil end
     if h == "" then break end
-    local name, value = h:match("^([^:]+):%s*(.-)%s*$")
-    if name then headers[name:lower()] = value end
+    local name, value = h:match("^([^:]+):%s*(.*)$")
+    if name then
+      -- Trailing blanks are rare: a lazy "(.-)%s*$" would pay for them on every line.
+      if value:find("%s$") then value = value:match("^(.-)%s*$") end
+      headers[name:lower()] = value
+    end
   end
   return { method = method, path = path, version = version, headers = headers }
 end

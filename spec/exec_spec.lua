@@ -59,4 +59,26 @@ describe("lugo.exec", function()
     assert.has_error(function() lugo.exec.spawn({ "true" }, { stdout = "file" }) end)
     assert.has_error(function() lugo.exec.spawn({ "echo", {} }) end)
   end)
+
+  it("children get SIGPIPE's default action back (lugo only catches it), however started", function()
+    -- Bit 13 of SigIgn (SIGPIPE, 0x1000) must be clear in the child: with it
+    -- set, `yes | head -1` would complain of a broken pipe.
+    local function pipe_ignored(status_line)
+      local mask = tonumber(assert(status_line:match("SigIgn:%s*(%x+)")), 16)
+      return mask & 0x1000 ~= 0
+    end
+    local probe = "grep SigIgn /proc/self/status"
+    assert.is_false(pipe_ignored(lugo.exec.output({ "sh", "-c", probe })))
+    local f = io.popen(probe)
+    assert.is_false(pipe_ignored(f:read("a")))
+    f:close()
+    local got = lugo.chan(1)
+    lugo.go(function()
+      local g = io.popen(probe)
+      got:send(g:read("a"))
+      g:close()
+    end)
+    assert.is_false(pipe_ignored(got:recv()))
+    assert.are.equal("y\n", lugo.exec.output({ "sh", "-c", "yes | head -1 2>&1" }))
+  end)
 end)
