@@ -340,6 +340,55 @@ static bool read_here(lua_State *L, FILE *f, int first) {
   return fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* A read of one line ("l" or "L", the only format at first, or none)
+** whose end the FILE*'s buffer already holds: pushes the line, copied
+** straight from the buffer, and returns true; else false, having done
+** nothing. What liolib's read_line gives, with its clearerr first, but
+** without a locked getc per byte (Debian's liblua calls getc, where the
+** lua5.4 command inlines getc_unlocked: io.lines ran 1.75 times slower). */
+static bool line_from_buffer(lua_State *L, FILE *f, int first) {
+#ifdef __GLIBC__
+  int top = lua_gettop(L);
+  bool keep_newline = false;
+  if (top > first) return false;
+  if (top == first) {
+    const char *p = lua_type(L, first) == LUA_TSTRING ? lua_tostring(L, first) : NULL;
+    if (!p) return false;
+    if (*p == '*') p++;
+    if (*p != 'l' && *p != 'L') return false;
+    keep_newline = *p == 'L';
+  }
+  flockfile(f);
+  char *start = f->_IO_read_ptr;
+  char *newline = start < f->_IO_read_end ? memchr(start, '\n', (size_t)(f->_IO_read_end - start)) : NULL;
+  funlockfile(f);
+  if (!newline) return false;
+  /* Room for the line first (that may raise), then the copy under the
+  ** FILE's lock (nothing there raises), if no other thread read since:
+  ** the read pointer unmoved, the bytes are those seen. */
+  size_t len = (size_t)(newline - start) + keep_newline;
+  luaL_Buffer b;   /* one value above the arguments, whichever way it ends */
+  char *room = luaL_buffinitsize(L, &b, len);
+  flockfile(f);
+  bool unmoved = f->_IO_read_ptr == start;
+  if (unmoved) {
+    clearerr_unlocked(f);
+    memcpy(room, start, len);
+    f->_IO_read_ptr = newline + 1;
+  }
+  funlockfile(f);
+  if (!unmoved) {
+    lua_pop(L, 1);   /* the buffer's: the stack is as it came */
+    return false;    /* the caller reads as usual */
+  }
+  luaL_pushresultsize(&b, len);
+  return true;
+#else
+  (void)L; (void)f; (void)first;
+  return false;
+#endif
+}
+
 /* Calls the library's read with the stack's values; returns its results. */
 static int orig_read(lua_State *L) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &orig_read_key);
@@ -362,6 +411,7 @@ static io_job *read_job(lua_State *L, FILE *f) {
 /* file:read(...) */
 static int f_read(lua_State *L) {
   FILE *f = tofile(L, 1);
+  if (line_from_buffer(L, f, 2)) return 1;
   if (!offloading(L) || read_here(L, f, 2)) return orig_read(L);
   return offload_then(L, read_job(L, f), read_done);
 }
@@ -462,6 +512,7 @@ static int lines_iter(lua_State *L) {
   lua_pushvalue(L, lua_upvalueindex(1));
   FILE *f = tofile(L, 1);
   for (int i = 1; i <= n; i++) lua_pushvalue(L, lua_upvalueindex(3 + i));
+  if (line_from_buffer(L, f, 2)) return 1;
   if (!offloading(L) || read_here(L, f, 2)) return lines_results(L, 0, orig_read(L));
   return offload_then(L, read_job(L, f), lines_done);
 }

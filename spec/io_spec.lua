@@ -354,4 +354,41 @@ describe("the io library in goroutines", function()
     lugo.go(function(code, ch) ch:send(load(code)()) end, code, ch)
     assert.are.equal(plain, ch:recv())
   end)
+
+  it("line reads taken straight from the FILE's buffer give lua5.4's results", function()
+    -- Empty lines, CRLF, a line longer than the buffer, a last line with no
+    -- newline; "l", "L", "*l", "*L", the default, lines and io.read mixed.
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write("one\n\ntwo\r\n", string.rep("x", 10000), "\nthree\nfour\nfive\nsix\n")
+    for i = 1, 2000 do f:write("line ", i, "\n") end
+    f:write("last, no newline")
+    f:close()
+    local code = [[
+      local path = ...
+      local r = {}
+      local function put(...) for i = 1, select("#", ...) do r[#r + 1] = string.format("%q", (select(i, ...))) end end
+      local f = assert(io.open(path))
+      put(f:read("l"), f:read("L"), f:read(), f:read("*L"), f:read("*l"), f:read("n"), f:read("l"), f:read(2), f:read("L"))
+      for line in f:lines("L") do put(line) end
+      put(f:read("l"), f:read("L"))
+      f:close()
+      for line in io.lines(path) do put(line) end
+      io.input(path)
+      put(io.read(), io.read("L"), io.read("l", "l"))
+      io.input():close()
+      return table.concat(r, ",")
+    ]]
+    local script = os.tmpname()
+    f = assert(io.open(script, "w"))
+    f:write("io.write(assert(load(", string.format("%q", code), "))(...))")
+    f:close()
+    local plain = assert(io.popen("lua5.4 " .. script .. " " .. path)):read("a")
+    os.remove(script)
+    assert.are.equal(plain, assert(load(code))(path))   -- the main goroutine
+    local ch = lugo.chan(1)
+    lugo.go(function(code, path, ch) ch:send(load(code)(path)) end, code, path, ch)
+    assert.are.equal(plain, ch:recv())
+    os.remove(path)
+  end)
 end)
