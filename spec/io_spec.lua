@@ -236,15 +236,16 @@ describe("the io library in goroutines", function()
   -- reach this runner; returns its stdout, stderr, exit code and signal.
   local function child_process(source, ...)
     local path = support.script_file(source)
-    local p = assert(lugo.exec.spawn({ support.lugo, path, ... }, { stdout = "pipe", stderr = "pipe" }))
-    local ended = support.guard(p)
-    local errs = lugo.chan(1)
-    lugo.go(function(p, errs) errs:send(p.stderr:read("a")) end, p, errs)
-    local out = p.stdout:read("a")
-    local code, sig = p:wait()
-    ended()
+    local out, err, code, sig = support.run_child({ support.lugo, path, ... })
     os.remove(path)
-    return out, errs:recv(), code, sig
+    return out, err, code, sig
+  end
+
+  -- The child printed nothing more and died of INT (the default action).
+  local function assert_died_of_int(out, err, code, sig)
+    assert.are.equal("", out, "stderr:\n" .. err)
+    assert.is_nil(code, "stderr:\n" .. err)
+    assert.are.equal("INT", sig, "stderr:\n" .. err)
   end
 
   -- A child script's start: interrupt() sends INT to the child itself (by
@@ -302,9 +303,7 @@ describe("the io library in goroutines", function()
       lugo.sleep(1)
       print("survived")
     ]], marker_path())
-    assert.are.equal("", out2, "stderr:\n" .. err2)
-    assert.is_nil(code2, "stderr:\n" .. err2)
-    assert.are.equal("INT", sig2, "stderr:\n" .. err2)
+    assert_died_of_int(out2, err2, code2, sig2)
   end)
 
   -- system(3) puts back, when it returns, the actions INT and QUIT had
@@ -329,9 +328,7 @@ describe("the io library in goroutines", function()
       lugo.sleep(1)
       print("survived")
     ]], marker_path())
-    assert.are.equal("", out2, "stderr:\n" .. err2)
-    assert.is_nil(code2, "stderr:\n" .. err2)
-    assert.are.equal("INT", sig2, "stderr:\n" .. err2)
+    assert_died_of_int(out2, err2, code2, sig2)
   end)
 
   it("os.execute gives lua5.4's results: an exit code, a signal, success, a missing command", function()

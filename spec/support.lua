@@ -96,6 +96,21 @@ function M.guard(p, seconds)
   return function() done:send(true) end
 end
 
+-- Runs argv (a lugo.exec.spawn list) to its end, guarded against a hang,
+-- with its standard output and error captured; returns them, and its exit
+-- code and signal as p:wait() does.
+function M.run_child(argv)
+  local lugo = require "lugo"
+  local p = assert(lugo.exec.spawn(argv, { stdout = "pipe", stderr = "pipe" }))
+  local ended = M.guard(p)
+  local errs = lugo.chan(1)
+  lugo.go(function(p, errs) errs:send(p.stderr:read("a")) end, p, errs)
+  local out = p.stdout:read("a")
+  local code, sig = p:wait()
+  ended()
+  return out, errs:recv(), code, sig
+end
+
 -- The lines of s, without their newlines (no empty last line).
 function M.lines_of(s)
   local t = {}
