@@ -77,7 +77,7 @@ static void *monitor_main(void *arg) {
   struct timespec slice = {0, TIME_SLICE_NS};
   while (!atomic_load(&monitor_stopping)) {
     nanosleep(&slice, NULL);
-    sched_netpoll();   /* I/O that came while every worker was busy (sysmon) */
+    sched_netpoll(true);   /* I/O that came while every worker was busy (sysmon) */
     int n = atomic_load(&S.nworkers);
     for (int i = 0; i < n; i++) {
       sched_worker *w = &S.workers[i];

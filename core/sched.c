@@ -266,7 +266,7 @@ static bool room_for_new(sched_worker *w) {
 static sched_task *find_work(sched_worker *w) {
   sched_task *t;
   if (++w->tick % FAIRNESS_TICKS == 0) {
-    sched_netpoll();   /* I/O that came while this worker was busy */
+    sched_netpoll(false);   /* I/O that came while this worker was busy */
     inbox_drain(w);
     /* A task that gave way (a spawning loop's time slice ran out, say) lets
     ** queued new work go first, as in Go, where it waits behind the global
@@ -453,7 +453,7 @@ static void *worker_main(void *arg) {
   while (!atomic_load_explicit(&S.stopping, memory_order_relaxed)) {
     serve_request(w);
     sched_task *t = find_work(w);
-    if (!t && sched_netpoll() > 0) t = find_work(w);   /* I/O first, as Go's findrunnable */
+    if (!t && sched_netpoll(true) > 0) t = find_work(w);   /* I/O first, as Go's findrunnable */
     if (!t && spin) t = spin_for_work(w);
     if (t) {
       run_task(w, t);

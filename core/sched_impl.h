@@ -118,7 +118,7 @@ void sched_count_new(sched_task *t);
 ** from w's loop (a parked worker wakes for I/O); poll takes ready events
 ** now (a busy worker, at the fairness tick; the monitor, each slice). */
 void worker_netpoll_init(sched_worker *w);
-int sched_netpoll(void);   /* how many tasks it woke */
+int sched_netpoll(bool every_set);   /* how many tasks it woke; false: own and shared sets */
 
 /* On w's thread, leaving its loop: the worker_stop hook (closes its VM),
 ** then its libuv loop (schedstop.c). */

@@ -1,7 +1,9 @@
 /* schedpoll.c: where the scheduler polls the network poller (Go's
 ** findrunnable and sysmon calls to netpoll): a parked worker's libuv loop
 ** watches its own poll set and the shared one (core/netpoll.c, "Poll
-** sets"); busy workers poll those between tasks, the monitor polls all. */
+** sets"); a busy worker polls those at its fairness tick; a worker that
+** runs out of work, and the monitor, poll every set: I/O of a worker kept
+** busy by a goroutine that computes is taken by one that is free. */
 #include "scheduler.h"
 
 #include "netpoll.h"
@@ -24,8 +26,8 @@ void worker_netpoll_init(sched_worker *w) {
     uv_poll_start(&w->netpoll_shared_watch, UV_READABLE, on_own_set_ready);
 }
 
-int sched_netpoll(void) {
+int sched_netpoll(bool every_set) {
   if (!netpoll_active()) return 0;
   sched_worker *w = sched_current();
-  return w ? netpoll_poll_worker(w->index) : netpoll_poll(0);
+  return w && !every_set ? netpoll_poll_worker(w->index) : netpoll_poll(0);
 }
