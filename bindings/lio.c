@@ -364,13 +364,16 @@ static bool line_from_buffer(lua_State *L, FILE *f, int first) {
   funlockfile(f);
   if (!newline) return false;
   /* Room for the line first (that may raise), then the copy under the
-  ** FILE's lock (nothing there raises), if no other thread read since:
-  ** the read pointer unmoved, the bytes are those seen. */
+  ** FILE's lock (nothing there raises), if the next line is still one of
+  ** that length (another thread may have read meanwhile). */
   size_t len = (size_t)(newline - start) + keep_newline;
   luaL_Buffer b;   /* one value above the arguments, whichever way it ends */
   char *room = luaL_buffinitsize(L, &b, len);
   flockfile(f);
-  bool unmoved = f->_IO_read_ptr == start;
+  /* The pointer alone may be back where it was after another thread's
+  ** refill: the line's end is checked again too. */
+  bool unmoved = f->_IO_read_ptr == start && newline < f->_IO_read_end &&
+                 memchr(start, '\n', (size_t)(newline - start) + 1) == newline;
   if (unmoved) {
     clearerr_unlocked(f);
     memcpy(room, start, len);

@@ -335,6 +335,15 @@ static int connect_resumed(lua_State *L, int status, lua_KContext ctx) {
   int err = 0;
   socklen_t len = sizeof err;
   if (r == 0 && getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (r == 0 && err == 0) {
+    /* Writable yet not connected: a stale wake-up (an event taken for the
+    ** descriptor's earlier socket): still connecting, as Go's connect
+    ** checks with getpeername. */
+    struct sockaddr_storage peer;
+    socklen_t peer_len = sizeof peer;
+    if (getpeername(s->fd, (struct sockaddr *)&peer, &peer_len) != 0 && errno == ENOTCONN)
+      return net_wait(L, s, NETPOLL_WRITE, connect_resumed);
+  }
   netpoll_set_deadline(s->pd, NETPOLL_WRITE, 0);   /* while still a user: pd stays */
   net_sock_leave(s);
   if (r > 0) {   /* the deadline passed, or the connection was closed */

@@ -252,14 +252,16 @@ netpoll_status netpoll_check(netpoll_desc *pd, int dir) {
 }
 
 /* A socket's events go to the poll set of the worker whose goroutine last
-** waited on it; under pd->mu. A connection made on one worker and read by
-** a goroutine of another would else wake its waiter only when the first
-** polls: if that one runs a goroutine that computes, at the monitor's next
-** time slice (a round trip took 21 ms instead of 3). The move is two
-** system calls, made only when the waiter's worker changes; the new
-** registration reports the socket's readiness at once (epoll does for an
-** added fd), so nothing that came meanwhile is missed, and an event the
-** old set's poller took already only wakes a waiter to try again. */
+** waited to read it; under pd->mu. A connection made on one worker and
+** read by a goroutine of another would else wake its reader only when the
+** first polls: if that one runs a goroutine that computes, at the
+** monitor's next time slice. Readers only: a reader and a writer waiting
+** on two workers would move it back and forth (writes rarely wait; the
+** reader's worker wakes the writer). The move is two system calls, made
+** only when the reader's worker changes; the new registration reports the
+** socket's readiness at once (epoll does for an added fd), so nothing
+** that came meanwhile is missed, and an event the old set's poller took
+** already only wakes a waiter to try again. */
 static void follow_waiter(netpoll_desc *pd) {
   int set = caller_set();
   if (pd->set == EVERY_SET || set == SHARED_SET || set == pd->set) return;
@@ -277,7 +279,7 @@ netpoll_status netpoll_arm(netpoll_desc *pd, int dir, sched_task *task, waiter *
     pthread_mutex_unlock(&pd->mu);
     return st;
   }
-  follow_waiter(pd);
+  if (dir == NETPOLL_READ) follow_waiter(pd);
   /* Not sched_blocked: pending I/O can still wake it, as a timer can. */
   w->task = task;
   w->elem = (void *)(intptr_t)NETPOLL_PARKED;
