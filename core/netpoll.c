@@ -45,7 +45,7 @@ typedef struct np_dir {
 struct netpoll_desc {
   pthread_mutex_t mu;
   int fd;
-  int set;                   /* where fd is registered: a set number, or EVERY_SET */
+  int set;                   /* where fd is registered (under mu): a set number, or EVERY_SET */
   bool closing;
   np_dir dir[2];
   netpoll_desc *next_free;   /* under pool_mu */

@@ -7,13 +7,17 @@ local _ENV = _G
 local lugo = require "lugo"
 local support = require "support"
 
+-- The start of a child script that needs a named pipe: `fifo`, its path.
+local FIFO = [[
+  local fifo = os.tmpname()
+  os.remove(fifo)
+  assert(os.execute("mkfifo " .. fifo))
+]]
+local WITH_FIFO = 'local lugo = require "lugo"\n' .. FIFO
+
 describe("the io library in goroutines", function()
   it("a read that waits does not hold the worker (one worker)", function()
-    local out = support.child_ok([[
-      local lugo = require "lugo"
-      local fifo = os.tmpname()
-      os.remove(fifo)
-      assert(os.execute("mkfifo " .. fifo))
+    local out = support.child_ok(WITH_FIFO .. [[
       local ready, got = lugo.chan(), lugo.chan()
       lugo.go(function()
         local f = assert(io.open(fifo, "r+"))   -- r+: the open does not wait
@@ -80,11 +84,7 @@ describe("the io library in goroutines", function()
   end)
 
   it("os.execute waits off the worker, with the library's results", function()
-    local out = support.child_ok([[
-      local lugo = require "lugo"
-      local fifo = os.tmpname()
-      os.remove(fifo)
-      assert(os.execute("mkfifo " .. fifo))
+    local out = support.child_ok(WITH_FIFO .. [[
       local ready, done = lugo.chan(), lugo.chan()
       lugo.go(function()   -- the shell waits for a line from the fifo
         ready:send(true)
@@ -115,11 +115,7 @@ describe("the io library in goroutines", function()
   end)
 
   it("io.read from a pipe does not hold the worker either (one worker)", function()
-    local out = support.child_ok([[
-      local lugo = require "lugo"
-      local fifo = os.tmpname()
-      os.remove(fifo)
-      assert(os.execute("mkfifo " .. fifo))
+    local out = support.child_ok(WITH_FIFO .. [[
       local ready, got = lugo.chan(), lugo.chan()
       lugo.go(function()
         io.input(assert(io.open(fifo, "r+")))   -- r+: the open does not wait
@@ -159,10 +155,7 @@ describe("the io library in goroutines", function()
   end)
 
   it("io.open of a FIFO waits off the worker (one worker)", function()
-    local out = support.child_ok(TICKER .. [[
-      local fifo = os.tmpname()
-      os.remove(fifo)
-      assert(os.execute("mkfifo " .. fifo))
+    local out = support.child_ok(TICKER .. FIFO .. [[
       local got = lugo.chan()
       lugo.go(function(fifo, got)
         local f = assert(io.open(fifo, "r"))   -- waits for the writer below
